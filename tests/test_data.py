@@ -1,0 +1,121 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from emodiff.audio import MelConfig
+from emodiff.data import (ALL_EMOTIONS, EMOTIONS, FeatureCache, center_crop, content_groups,
+                          index_corpora, leave_one_speaker_out, random_crop, random_split,
+                          sliding_windows, speaker_groups, speaker_kfold, speakers, trim_silence)
+
+DUPLICATES = ("03-01-03-01-02-01-07", "03-01-03-01-02-02-07")  # byte-identical in RAVDESS
+
+
+@pytest.fixture(scope="module")
+def records(data_root):
+    return index_corpora(data_root, ALL_EMOTIONS)
+
+
+def test_index_finds_every_clip_with_its_labels(records):
+    corpora = Counter(r.corpus for r in records)
+    assert len(records) == 1608 and corpora == {"emodb": 408, "ravdess": 1200}
+    assert len(speakers(records)) == 28
+    by_name = {r.name: r for r in records}
+    r = by_name["03a01Fa"]
+    assert (r.speaker, r.gender, r.emotion, r.text) == ("emodb_03", "male", "happy",
+                                                        "Der Lappen liegt auf dem Eisschrank.")
+    assert by_name["08a01Ab"].gender == "female" and by_name["08a01Ab"].emotion == "fear"
+    r = by_name["03-01-05-02-01-01-12"]
+    assert (r.speaker, r.gender, r.emotion, r.intensity, r.text) == (
+        "ravdess_12", "female", "angry", "strong", "Kids are talking by the door.")
+    assert by_name["03-01-07-01-02-02-01"].emotion == "disgust"
+    assert by_name["03-01-07-01-02-02-01"].gender == "male"
+
+
+def test_six_shared_emotions_by_default(data_root):
+    six = index_corpora(data_root)
+    assert {r.emotion for r in six} == set(EMOTIONS) and len(six) == 1230
+    assert Counter(r.emotion for r in six if r.corpus == "emodb")["angry"] == 100
+    with pytest.raises(ValueError, match="Unknown emotions"):
+        index_corpora(data_root, ["joy"])
+
+
+def _assert_no_leak(records, folds):
+    for train, test in folds:
+        assert not {records[i].speaker for i in train} & {records[i].speaker for i in test}
+        assert sorted(train + test) == list(range(len(records)))
+
+
+def test_leave_one_speaker_out(records):
+    folds = leave_one_speaker_out(records)
+    assert len(folds) == 28
+    _assert_no_leak(records, folds)
+    assert all(len({records[i].speaker for i in test}) == 1 for _, test in folds)
+
+
+@pytest.mark.parametrize("k", [2, 5, 10])
+def test_speaker_kfold_covers_every_speaker_once_gender_balanced(records, k):
+    folds = speaker_kfold(records, k, seed=3)
+    _assert_no_leak(records, folds)
+    tested = [records[i].speaker for _, test in folds for i in set(test)]
+    assert sorted(set(tested)) == speakers(records)
+    ravdess = [r for r in records if r.corpus == "ravdess"]
+    for group in speaker_groups(ravdess, 5, seed=3):  # 20 actors -> 2 women + 2 men a fold
+        genders = Counter("male" if int(s[-2:]) % 2 else "female" for s in group)
+        assert genders == {"male": 2, "female": 2}
+    assert speaker_groups(records, k, seed=3) == speaker_groups(records, k, seed=3)
+    assert speaker_groups(records, k, seed=3) != speaker_groups(records, k, seed=4)
+
+
+def test_identical_pair_never_straddles_a_split(records):
+    idx = [i for i, r in enumerate(records) if r.name in DUPLICATES]
+    groups = content_groups([records[i] for i in idx])
+    assert len(idx) == 2 and groups[0] == groups[1]
+    for train, test in speaker_kfold(records, 5) + [random_split(records, 0.2, seed=s) for s in range(5)]:
+        assert len({i in test for i in idx}) == 1
+
+
+def test_random_split_is_8_to_2(records):
+    train, test = random_split(records, 0.2, seed=0)
+    assert abs(len(test) / len(records) - 0.2) < 0.01 and not set(train) & set(test)
+
+
+def test_feature_cache_keyed_by_content_and_config(tmp_path, data_root, records):
+    paths = [records[0].path, records[500].path, records[1000].path]
+    cache = FeatureCache(tmp_path)
+    mels = cache.build(paths, workers=2)
+    assert all(m.shape[0] == 80 and m.dtype == np.float32 for m in mels)
+    assert len(list(cache.dir.glob("*.npy"))) == 3
+    stamp = cache.path_for(paths[0]).stat().st_mtime_ns
+    np.testing.assert_array_equal(cache.get(paths[0]), mels[0])  # a hit: nothing rewritten
+    assert cache.path_for(paths[0]).stat().st_mtime_ns == stamp
+    # A copy of the file under another name hits the same entry.
+    copy = tmp_path / "renamed.flac"
+    copy.write_bytes(paths[0].read_bytes())
+    assert cache.path_for(copy) == cache.path_for(paths[0])
+    # Another mel config lives elsewhere.
+    other = FeatureCache(tmp_path, MelConfig(n_mels=40))
+    assert other.dir != cache.dir and other.get(paths[0]).shape[0] == 40
+
+
+def test_crops_and_masks():
+    rng = np.random.default_rng(0)
+    mel = rng.normal(size=(80, 300)).astype(np.float32)
+    crop, mask = random_crop(mel, 128, rng)
+    assert crop.shape == (80, 128) and mask.all()
+    start = int(np.flatnonzero((mel == crop[:, :1]).all(axis=0))[0])
+    np.testing.assert_array_equal(mel[:, start:start + 128], crop)
+    short, mask = center_crop(mel[:, :100], 128)
+    assert mask.sum() == 100 and (short[:, 100:] == MelConfig().silence).all()
+    windows, masks = sliding_windows(mel, 128, 64)
+    assert windows.shape == (4, 80, 128) and masks.all()  # starts 0, 64, 128, 172
+    np.testing.assert_array_equal(windows[-1], mel[:, -128:])  # the end is covered
+    windows, masks = sliding_windows(mel[:, :50], 128)
+    assert windows.shape == (1, 80, 128) and masks.sum() == 50
+
+
+def test_trim_silence_drops_quiet_edges():
+    mel = np.full((80, 200), MelConfig().silence, np.float32)
+    mel[:, 60:140] = -2.0
+    trimmed = trim_silence(mel, top_db=40, margin=4)
+    assert trimmed.shape[1] == 80 + 8

