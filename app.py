@@ -1,24 +1,65 @@
 """EmoDiff web demo (Gradio). Run: `python app.py`, then open http://127.0.0.1:7860.
 
-A thin UI over `emodiff`: for now, upload or record speech and see its log-mel, the exact
-representation the classifier and the diffusion model work on.
+A thin UI over `emodiff`: each click calls one library function. Models load lazily on first
+use, so the page is up in seconds. Environment:
+  EMODIFF_STUDY_DIR    folder of the listening test (default: ./study)
+  EMODIFF_ADMIN_TOKEN  token for the listening test's admin view and CSV export (unset: off)
 """
 from __future__ import annotations
 
+import functools
+import hmac
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no telemetry calls
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
+import soundfile as sf  # noqa: E402
 
-from emodiff import AudioError, load_audio, mel_spectrogram  # noqa: E402
-from emodiff.plotting import plot_mel  # noqa: E402
+from emodiff import EMOTIONS, AudioError, load_audio, mel_spectrogram  # noqa: E402
+from emodiff.checkpoint import CheckpointError  # noqa: E402
+from emodiff.plotting import plot_mels  # noqa: E402
+from emodiff.study import Study, StudyError  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent
+CHECKPOINTS = ROOT / "checkpoints"
+EXAMPLES = ROOT / "examples"
 MAX_UPLOAD = "20mb"
+SR = 22050
 
 
-def show_mel(path: str | None):
-    """Uploaded file path -> (mel figure, summary line)."""
+@functools.cache
+def classifier():
+    from emodiff.classifier import EmotionClassifier
+
+    return EmotionClassifier.from_pretrained(CHECKPOINTS / "classifier")
+
+
+@functools.cache
+def pipeline():
+    from emodiff.diffusion import load_pipeline
+
+    pipe = load_pipeline(CHECKPOINTS / "diffusion")
+    pipe.set_progress_bar_config(disable=False)  # gr.Progress follows its tqdm bar
+    return pipe
+
+
+@functools.cache
+def study() -> Study:
+    return Study(os.environ.get("EMODIFF_STUDY_DIR", ROOT / "study"))
+
+
+def _model(loader):
+    try:
+        return loader()
+    except (CheckpointError, FileNotFoundError) as e:
+        raise gr.Error(f"The model is not available on this server: {e}") from e
+
+
+def _audio(path):
     if not path:
         raise gr.Error("Please upload or record a clip first.")
     try:
@@ -27,25 +68,178 @@ def show_mel(path: str | None):
         raise gr.Error(str(e)) from e
     if audio.notice:
         gr.Warning(audio.notice)
-    mel = mel_spectrogram(audio.samples)
-    summary = (f"{audio.seconds:.2f} s, {audio.source_rate} Hz, {audio.channels} channel(s) -> "
-               f"{mel.shape[0]} mel bands x {mel.shape[1]} frames at 22,050 Hz")
-    return plot_mel(mel.numpy(), "log-mel spectrogram"), summary
+    return audio
+
+
+def _seed(seed):
+    from emodiff.diffusion import mel_seed
+
+    return mel_seed(None if seed is None or seed < 0 else int(seed))
+
+
+# ---- handlers: one library call each ---------------------------------------------------
+
+def classify(path):
+    """Recognise: clip -> confidences and its mel."""
+    audio = _audio(path)
+    probs = _model(classifier).predict(audio)
+    mel = mel_spectrogram(audio.samples).numpy()
+    return probs, plot_mels([mel], [f"{audio.seconds:.1f} s, {audio.source_rate} Hz"])
+
+
+def enhance(path, target, strength, steps, guidance, seed, progress=gr.Progress(track_tqdm=True)):
+    """Enhance: clip -> original vs enhanced mels (one colour scale), both audios, both confidences."""
+    audio = _audio(path)
+    clf = _model(classifier)
+    out = _model(pipeline).enhance(audio, None if target == "predicted" else target, strength=strength,
+                                   steps=int(steps), guidance=guidance, generator=_seed(seed), classifier=clf)
+    original = mel_spectrogram(audio.samples).numpy()
+    fig = plot_mels([original, out.mel.numpy()], ["original", f"enhanced toward {out.emotion}"])
+    after = dict(zip(clf.emotions, map(float, clf.mel_probabilities(out.mel))))
+    return fig, (SR, audio.samples), (SR, out.wave.numpy()), clf.predict(audio), after
+
+
+def generate(emotion, reference, seconds, steps, seed, progress=gr.Progress(track_tqdm=True)):
+    """Generate: emotion (+ optional style reference) -> mel, audio, downloadable WAV."""
+    ref = _audio(reference) if reference else None
+    out = _model(pipeline).generate(emotion, reference=ref, seconds=seconds, steps=int(steps),
+                                    generator=_seed(seed))
+    wav = Path(tempfile.mkdtemp()) / f"emodiff_{emotion}.wav"
+    sf.write(wav, out.wave.numpy(), SR, subtype="PCM_16")
+    return plot_mels([out.mel.numpy()], [f"generated: {emotion}"]), (SR, out.wave.numpy()), str(wav)
+
+
+def study_next(annotator):
+    """Listening test: the annotator's next blinded clip, or a thank-you when done."""
+    try:
+        clip, done, total = study().next_clip(annotator)
+    except StudyError as e:
+        raise gr.Error(str(e)) from e
+    if total == 0:
+        raise gr.Error("No listening test has been prepared on this server yet.")
+    if clip is None:
+        return None, None, f"All {total} clips rated. Thank you!"
+    wave, sr = sf.read(study().clip_path(clip), dtype="float32")
+    return clip, (sr, wave), f"Clip {done + 1} of {total}"
+
+
+def study_submit(annotator, clip, emotion, mos, comment):
+    if not clip:
+        raise gr.Error("Press 'Start / continue' first.")
+    try:
+        study().answer(annotator, clip, emotion, mos, comment)
+    except StudyError as e:
+        raise gr.Error(str(e)) from e
+    return (*study_next(annotator), None, 3, "")
+
+
+def _admin(token) -> Study:
+    expected = os.environ.get("EMODIFF_ADMIN_TOKEN")
+    if not expected or not hmac.compare_digest(str(token or ""), expected):
+        raise gr.Error("Wrong or missing admin token.")
+    return study()
+
+
+def study_summary(token):
+    return _admin(token).summary()
+
+
+def study_export(token):
+    path = Path(tempfile.mkdtemp()) / "listening_test.csv"
+    path.write_text(_admin(token).export_csv())
+    return str(path)
+
+
+# ---- layout ------------------------------------------------------------------------------
+
+def _examples():
+    return sorted(str(p) for p in EXAMPLES.glob("*.wav")) if EXAMPLES.is_dir() else []
 
 
 def build_demo() -> gr.Blocks:
+    sampling = dict(minimum=5, maximum=50, step=1, value=25, label="solver steps")
     with gr.Blocks(title="EmoDiff") as demo:
-        gr.Markdown("# EmoDiff\nSpeech-emotion recognition and emotion-conditioned mel "
-                    "diffusion. Upload or record speech (WAV, FLAC, OGG or MP3, up to 30 s).")
-        audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
-        button = gr.Button("Show mel", variant="primary")
-        plot = gr.Plot(label="log-mel")
-        info = gr.Textbox(label="clip", interactive=False)
-        button.click(show_mel, audio, [plot, info], api_name="mel")
-        gr.Markdown("Data: EmoDB (Burkhardt et al., 2005) and RAVDESS (Livingstone & Russo, "
-                    "2018, CC BY-NC-SA 4.0). Vocoder: HiFi-GAN universal (Kong et al., 2020).")
+        gr.Markdown("# EmoDiff\nSpeech-emotion recognition and emotion-conditioned mel diffusion "
+                    "(EmoDB + RAVDESS; six emotions). Audio up to 30 s; longer clips are cropped.")
+        with gr.Tab("Recognise"):
+            with gr.Row():
+                rec_in = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
+                rec_label = gr.Label(num_top_classes=6, label="emotion confidences")
+            rec_plot = gr.Plot(label="log-mel")
+            gr.Button("Recognise", variant="primary").click(classify, rec_in, [rec_label, rec_plot],
+                                                            api_name="classify")
+            if _examples():
+                gr.Examples(_examples(), rec_in)
+        with gr.Tab("Enhance"):
+            with gr.Row():
+                enh_in = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
+                with gr.Column():
+                    target = gr.Dropdown(["predicted", *EMOTIONS], value="predicted", label="target emotion")
+                    strength = gr.Slider(0.1, 0.9, value=0.5, step=0.05, label="strength")
+                    enh_steps = gr.Slider(**sampling)
+                    guidance = gr.Slider(1.0, 5.0, value=2.0, step=0.5, label="guidance")
+                    enh_seed = gr.Number(value=0, precision=0, label="seed (-1: random)")
+            enh_plot = gr.Plot(label="original vs enhanced")
+            with gr.Row():
+                enh_orig = gr.Audio(label="original", interactive=False)
+                enh_out = gr.Audio(label="enhanced", interactive=False)
+            with gr.Row():
+                before = gr.Label(num_top_classes=6, label="confidences before")
+                after = gr.Label(num_top_classes=6, label="confidences after")
+            gr.Button("Enhance", variant="primary").click(
+                enhance, [enh_in, target, strength, enh_steps, guidance, enh_seed],
+                [enh_plot, enh_orig, enh_out, before, after], api_name="enhance")
+        with gr.Tab("Generate"):
+            with gr.Row():
+                with gr.Column():
+                    gen_emotion = gr.Dropdown(list(EMOTIONS), value="happy", label="emotion")
+                    gen_ref = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                       label="style reference (optional)")
+                    seconds = gr.Slider(1.0, 6.0, value=3.0, step=0.5, label="length (s)")
+                    gen_steps = gr.Slider(**sampling)
+                    gen_seed = gr.Number(value=0, precision=0, label="seed (-1: random)")
+                with gr.Column():
+                    gen_plot = gr.Plot(label="generated mel")
+                    gen_audio = gr.Audio(label="generated audio", interactive=False)
+                    gen_file = gr.File(label="download WAV")
+            gr.Button("Generate", variant="primary").click(
+                generate, [gen_emotion, gen_ref, seconds, gen_steps, gen_seed], [gen_plot, gen_audio, gen_file],
+                api_name="generate")
+        with gr.Tab("Listening test"):
+            gr.Markdown("Listen, then say which emotion you hear and how natural it sounds. Your answers "
+                        "are saved at once; come back with the same ID to continue.")
+            annotator = gr.Textbox(label="annotator ID")
+            clip = gr.State(None)
+            status = gr.Markdown()
+            lt_audio = gr.Audio(label="clip", interactive=False)
+            lt_emotion = gr.Radio(list(EMOTIONS), label="which emotion?")
+            lt_mos = gr.Slider(1, 5, value=3, step=1, label="naturalness (1 bad - 5 excellent)")
+            lt_comment = gr.Textbox(label="comment (optional)")
+            gr.Button("Start / continue").click(study_next, annotator, [clip, lt_audio, status],
+                                                api_name="study_next")
+            gr.Button("Submit answer", variant="primary").click(
+                study_submit, [annotator, clip, lt_emotion, lt_mos, lt_comment],
+                [clip, lt_audio, status, lt_emotion, lt_mos, lt_comment], api_name="study_submit")
+            with gr.Accordion("Admin", open=False):
+                token = gr.Textbox(label="admin token", type="password")
+                summary = gr.JSON(label="progress, agreement, accuracy and MOS per source")
+                export = gr.File(label="answers (CSV)")
+                with gr.Row():
+                    gr.Button("Show summary").click(study_summary, token, summary, api_name="study_summary")
+                    gr.Button("Export CSV").click(study_export, token, export, api_name="study_export")
+        with gr.Tab("About"):
+            gr.Markdown(about())
     return demo
 
 
+def about() -> str:
+    cards = [CHECKPOINTS / "classifier" / "README.md", CHECKPOINTS / "diffusion" / "README.md"]
+    text = "\n\n".join(p.read_text() for p in cards if p.exists())
+    return (text + "\n\n## Data and credits\nRAVDESS: Livingstone & Russo (2018), PLoS ONE 13(5): "
+            "e0196391, CC BY-NC-SA 4.0. EmoDB: Burkhardt et al. (2005), Interspeech. HiFi-GAN: Kong et "
+            "al. (2020). Method after Kim & Lee (2024), Electronics 13:1314.")
+
+
 if __name__ == "__main__":
-    build_demo().queue(default_concurrency_limit=2).launch(max_file_size=MAX_UPLOAD)
+    build_demo().queue(default_concurrency_limit=2, max_size=32).launch(
+        max_file_size=MAX_UPLOAD, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))

@@ -9,6 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 from .audio import AudioError
+from .checkpoint import CheckpointError
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 def _index(args) -> None:
@@ -60,8 +63,77 @@ def _vocode(args) -> None:
     print(f"{args.audio} -> mel -> {vocoder.method} -> {args.out}")
 
 
+def _classify(args) -> None:
+    from .audio import load_audio
+    from .classifier import EmotionClassifier
+
+    clf = EmotionClassifier.from_pretrained(args.checkpoint)
+    audio = load_audio(args.audio, crop=True)
+    if audio.notice:
+        print(audio.notice, file=sys.stderr)
+    probs = clf.predict(audio)
+    if args.json:
+        print(json.dumps(probs, indent=1))
+        return
+    for emotion, p in sorted(probs.items(), key=lambda kv: -kv[1]):
+        print(f"{emotion:10} {p:6.1%}  {'#' * round(40 * p)}")
+
+
+def _write_result(out, args, title: str) -> None:
+    from .audio import save_audio
+    from .plotting import plot_mel
+
+    save_audio(args.out, out.wave.numpy())
+    print(f"{title} -> {args.out} ({len(out.wave) / 22050:.2f} s)")
+    if args.mel_png:
+        plot_mel(out.mel.numpy(), title).savefig(args.mel_png, dpi=120)
+        print(f"mel -> {args.mel_png}")
+
+
+def _generate(args) -> None:
+    from .diffusion import load_pipeline, mel_seed
+
+    pipe = load_pipeline(args.pipeline)
+    out = pipe.generate(args.emotion, reference=args.reference, seconds=args.seconds, steps=args.steps,
+                        guidance=args.guidance, generator=mel_seed(args.seed), sampler=args.sampler)
+    _write_result(out, args, f"generated {args.emotion}")
+
+
+def _enhance(args) -> None:
+    from .classifier import EmotionClassifier
+    from .diffusion import load_pipeline, mel_seed
+
+    pipe = load_pipeline(args.pipeline)
+    clf = EmotionClassifier.from_pretrained(args.checkpoint) if args.emotion is None else None
+    out = pipe.enhance(args.audio, args.emotion, strength=args.strength, steps=args.steps,
+                       guidance=args.guidance, generator=mel_seed(args.seed), sampler=args.sampler,
+                       classifier=clf)
+    _write_result(out, args, f"{Path(args.audio).name} enhanced toward {out.emotion} (strength {args.strength})")
+
+
+def _make_study(args) -> None:
+    from .data import EMOTIONS, index_corpora, speaker_groups, split_by_speakers
+    from .diffusion import load_pipeline
+    from .study import make_study
+
+    records = index_corpora(args.data_root, EMOTIONS)
+    _, test = split_by_speakers(records, speaker_groups(records, 5)[args.fold])
+    study = make_study(args.out, [records[i] for i in test], load_pipeline(args.pipeline),
+                       n_per_source=args.n, strength=args.strength, steps=args.steps, seed=args.seed or 0)
+    print(f"{len(study.clip_ids())} clips in {study.folder} (real, enhanced, generated: {args.n} each)")
+
+
+def _sampling_args(p) -> None:
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--guidance", type=float, default=2.0)
+    p.add_argument("--sampler", choices=("dpm", "ddim", "ddpm"), default="dpm")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--pipeline", type=Path, default=CHECKPOINTS / "diffusion")
+    p.add_argument("--mel-png", help="also plot the mel to this PNG")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .data import DEFAULT_CACHE, DEFAULT_DATA_ROOT
+    from .data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS
 
     parser = argparse.ArgumentParser(prog="emodiff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,6 +149,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=_cache)
+
+    p = sub.add_parser("classify", help="emotion confidences for a clip")
+    p.add_argument("audio")
+    p.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "classifier")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_classify)
+
+    p = sub.add_parser("generate", help="a new clip for an emotion (diffusion + HiFi-GAN)")
+    p.add_argument("--emotion", required=True, choices=EMOTIONS)
+    p.add_argument("--reference", help="clip whose voice/style to borrow")
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--out", default="generated.wav")
+    _sampling_args(p)
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser("enhance", help="push a clip toward an emotion (partial noising + denoising)")
+    p.add_argument("audio")
+    p.add_argument("--emotion", choices=EMOTIONS, help="target (default: the predicted emotion, made clearer)")
+    p.add_argument("--strength", type=float, default=0.5)
+    p.add_argument("--out", default="enhanced.wav")
+    p.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "classifier")
+    _sampling_args(p)
+    p.set_defaults(func=_enhance)
+
+    p = sub.add_parser("make-study", help="prepare a blind listening test (real/enhanced/generated clips)")
+    p.add_argument("--out", type=Path, default=Path("study"))
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    p.add_argument("--fold", type=int, default=0, help="speaker group the diffusion model never heard")
+    p.add_argument("--n", type=int, default=12, help="clips per source")
+    p.add_argument("--strength", type=float, default=0.5)
+    _sampling_args(p)
+    p.set_defaults(func=_make_study)
 
     p = sub.add_parser("mel", help="plot a clip's log-mel to a PNG")
     p.add_argument("audio")
@@ -95,7 +199,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (AudioError, FileNotFoundError) as e:
+    except (AudioError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"emodiff: {e}", file=sys.stderr)
         return 2
     return 0

@@ -39,3 +39,60 @@ def plot_mels(mels, titles, cfg: MelConfig = MelConfig(), vmin=None, vmax=None):
 
 def plot_mel(mel, title: str = "log-mel spectrogram", cfg: MelConfig = MelConfig()):
     return plot_mels([mel], [title], cfg)
+
+
+def plot_confusion(cm, labels, title: str = "confusion matrix (rows: true)"):
+    """Row-normalised confusion matrix with counts; returns the Figure."""
+    cm = np.asarray(cm, dtype=float)
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(labels), 0.8 + 0.7 * len(labels)),
+                           constrained_layout=True)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{rates[i, j]:.0%}\n{int(cm[i, j])}", ha="center", va="center",
+                    fontsize=7, color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return fig
+
+
+def plot_curves(history: list[dict], keys, title: str = "training"):
+    """Lines of `history[i][key]` against `history[i]['epoch']`; returns the Figure."""
+    fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
+    for key in keys:
+        points = [(h["epoch"], h[key]) for h in history if key in h]
+        if points:
+            ax.plot(*zip(*points), marker=".", label=key)
+    ax.set_xlabel("epoch")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    return fig
+
+
+def plot_mel_grid(rows, row_titles, col_titles, title: str = "", cfg: MelConfig = MelConfig()):
+    """rows[i][j]: (n_mels, T) raw log-mel; one shared colour scale. Returns the Figure."""
+    n_rows, n_cols = len(rows), len(rows[0])
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.4 * n_cols, 1.9 * n_rows), squeeze=False,
+                             constrained_layout=True)
+    vmin, vmax = cfg.silence, max(float(np.max(m)) for row in rows for m in row)
+    for i, row in enumerate(rows):
+        for j, mel in enumerate(row):
+            ax = axes[i][j]
+            seconds = mel.shape[1] / cfg.frames_per_second
+            ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                      extent=(0, seconds, 0, cfg.n_mels))
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(col_titles[j])
+            if j == 0:
+                ax.set_ylabel(row_titles[i])
+            if i == n_rows - 1:
+                ax.set_xlabel("s")
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,222 @@
+"""Speech-emotion classifier: a ResNet on normalised log-mels, and its emotion embedding.
+
+ResNet-50 (bottleneck blocks [3, 4, 6, 3], one input channel, from scratch) is the paper's
+model. `ClassifierConfig.small()` is a narrower, shallower ResNet of the same family that
+trains in minutes on a CPU. Either way the globally pooled penultimate vector is the
+*emotion embedding* that conditions the diffusion model.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .audio import MelConfig, MelNormalizer, load_audio, mel_spectrogram
+from .data import EMOTIONS, sliding_windows
+from .checkpoint import CheckpointError, load_safetensors, save_safetensors
+
+
+@dataclass
+class ClassifierConfig:
+    emotions: tuple = EMOTIONS
+    layers: tuple = (3, 4, 6, 3)  # bottleneck blocks per stage; (3, 4, 6, 3) = ResNet-50
+    width: int = 64  # channels of the first stage (x4 after each bottleneck expansion)
+    dropout: float = 0.3
+    crop_frames: int = 160  # ~1.9 s windows; long clips are scored by sliding windows
+    mel: MelConfig = field(default_factory=MelConfig)
+
+    @classmethod
+    def resnet50(cls, **kw) -> "ClassifierConfig":
+        return cls(**kw)
+
+    @classmethod
+    def small(cls, **kw) -> "ClassifierConfig":
+        """~1.2 M parameters: [1, 1, 1, 1] bottlenecks, width 24."""
+        return cls(**{"layers": (1, 1, 1, 1), "width": 24, **kw})
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.width * 8 * Bottleneck.expansion
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["emotions"], d["layers"] = list(self.emotions), list(self.layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ClassifierConfig":
+        d = dict(d)
+        d["mel"] = MelConfig.from_dict(d["mel"])
+        d["emotions"], d["layers"] = tuple(d["emotions"]), tuple(d["layers"])
+        return cls(**d)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce -> 3x3 (stride here, as in torchvision's ResNet v1.5) -> 1x1 expand."""
+
+    expansion = 4
+
+    def __init__(self, c_in: int, width: int, stride: int = 1):
+        super().__init__()
+        c_out = width * self.expansion
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+        nn.init.zeros_(self.body[-1].weight)  # each block starts as identity: stable from scratch
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+class ResNetSER(nn.Module):
+    """(B, n_mels, T) normalised log-mel -> logits (B, n_classes); `embed` gives (B, D)."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.stem = nn.Sequential(nn.Conv2d(1, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        stages, c_in = [], w
+        for i, n in enumerate(cfg.layers):
+            width = w * 2 ** i
+            blocks = []
+            for j in range(n):
+                blocks.append(Bottleneck(c_in, width, stride=2 if (j == 0 and i > 0) else 1))
+                c_in = width * Bottleneck.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(c_in, len(cfg.emotions))
+
+    def embed(self, mel: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Emotion embedding: feature maps averaged over frequency and the unpadded time."""
+        x = self.stages(self.stem(mel.unsqueeze(1)))  # (B, C, F', T')
+        x = x.mean(dim=2)  # (B, C, T')
+        if mask is None:
+            return x.mean(dim=2)
+        # Downsample the frame mask to T' (a pooled frame is valid if any input frame was).
+        m = F.adaptive_max_pool1d(mask[:, None].float(), x.shape[-1])  # (B, 1, T')
+        return (x * m).sum(-1) / m.sum(-1).clamp(min=1)
+
+    def forward(self, mel: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(mel, mask)))
+
+
+class EmotionClassifier:
+    """A trained classifier with everything it needs: network, normaliser, labels, mel config.
+
+    Saved as a folder: config.json, model.safetensors (fp16), normalizer.json.
+    """
+
+    def __init__(self, cfg: ClassifierConfig, normalizer: MelNormalizer,
+                 model: ResNetSER | None = None, metadata: dict | None = None):
+        if normalizer.mel_config != cfg.mel:
+            raise ValueError("The normaliser was fitted on a different mel configuration.")
+        self.cfg = cfg
+        self.normalizer = normalizer
+        self.model = (model or ResNetSER(cfg)).eval()
+        self.metadata = metadata or {}
+
+    @property
+    def emotions(self) -> tuple:
+        return self.cfg.emotions
+
+    # ---- persistence ----
+    def save_pretrained(self, path, fp16: bool = True) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps(
+            {"model_type": "emodiff-resnet-ser", **self.cfg.to_dict(), "metadata": self.metadata},
+            indent=1))
+        self.normalizer.save(path / "normalizer.json")
+        save_safetensors(self.model.state_dict(), path / "model.safetensors", fp16=fp16)
+
+    @classmethod
+    def from_pretrained(cls, path, device: str = "cpu") -> "EmotionClassifier":
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise CheckpointError(f"No classifier found at {path} (config.json is missing).")
+        raw = json.loads((path / "config.json").read_text())
+        metadata = raw.pop("metadata", {})
+        raw.pop("model_type", None)
+        cfg = ClassifierConfig.from_dict(raw)
+        model = ResNetSER(cfg)
+        model.load_state_dict(load_safetensors(path / "model.safetensors", model))
+        return cls(cfg, MelNormalizer.load(path / "normalizer.json"), model.to(device), metadata)
+
+    # ---- inference ----
+    def windows(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw log-mel (n_mels, T) -> normalised sliding windows and masks."""
+        crops, masks = sliding_windows(np.asarray(mel), self.cfg.crop_frames)
+        crops = self.normalizer.normalize(torch.from_numpy(crops))
+        return crops, torch.from_numpy(masks)
+
+    @torch.inference_mode()
+    def mel_probabilities(self, mel) -> torch.Tensor:
+        """Raw log-mel (n_mels, T) -> (n_classes,) probabilities, averaged over windows."""
+        crops, masks = self.windows(mel)
+        device = next(self.model.parameters()).device
+        logits = self.model(crops.to(device), masks.to(device))
+        return logits.softmax(-1).mean(0).cpu()
+
+    @torch.inference_mode()
+    def mel_embedding(self, mel) -> torch.Tensor:
+        """Raw log-mel (n_mels, T) -> (D,) emotion embedding, averaged over windows."""
+        crops, masks = self.windows(mel)
+        device = next(self.model.parameters()).device
+        return self.model.embed(crops.to(device), masks.to(device)).mean(0).cpu()
+
+    def _mel(self, audio) -> torch.Tensor:
+        samples = audio.samples if hasattr(audio, "samples") else load_audio(audio, crop=True).samples
+        return mel_spectrogram(samples, self.cfg.mel)
+
+    def predict(self, audio) -> dict[str, float]:
+        """Anything `load_audio` takes (or a loaded `Audio`) -> {emotion: probability}."""
+        probs = self.mel_probabilities(self._mel(audio))
+        return {e: float(p) for e, p in zip(self.emotions, probs)}
+
+    def embed(self, audio) -> np.ndarray:
+        return self.mel_embedding(self._mel(audio)).numpy()
+
+
+@torch.inference_mode()
+def clip_probabilities(clf: EmotionClassifier, mels, batch_size: int = 64) -> np.ndarray:
+    """Raw log-mels -> (n_clips, n_classes) probabilities; windows of all clips batched."""
+    crops, masks, owner = [], [], []
+    for i, mel in enumerate(mels):
+        c, m = clf.windows(torch.as_tensor(mel))
+        crops.append(c), masks.append(m), owner.extend([i] * len(c))
+    crops, masks, owner = torch.cat(crops), torch.cat(masks), torch.tensor(owner)
+    was_training = clf.model.training
+    clf.model.eval()
+    device = next(clf.model.parameters()).device
+    probs = torch.cat([clf.model(crops[s:s + batch_size].to(device),
+                                 masks[s:s + batch_size].to(device)).softmax(-1).cpu()
+                       for s in range(0, len(crops), batch_size)])
+    clf.model.train(was_training)
+    out = torch.zeros(len(mels), probs.shape[1]).index_add_(0, owner, probs)
+    return (out / torch.bincount(owner, minlength=len(mels))[:, None]).numpy()
+
+
+def evaluate(clf: EmotionClassifier, mels, records) -> dict:
+    """Per-corpus and overall classification reports (see `metrics.classification_report`)."""
+    from .metrics import classification_report
+
+    probs = clip_probabilities(clf, mels)
+    y_true = np.array([clf.emotions.index(r.emotion) for r in records])
+    y_pred = probs.argmax(1)
+    out = {"all": classification_report(y_true, y_pred, clf.emotions)}
+    for corpus in sorted({r.corpus for r in records}):
+        idx = np.array([r.corpus == corpus for r in records])
+        out[corpus] = classification_report(y_true[idx], y_pred[idx], clf.emotions)
+    return out

@@ -1,0 +1,47 @@
+"""Numbers we report: classification metrics for SER, distances between mels.
+
+UA (unweighted accuracy) is the mean per-class recall, so a majority class cannot inflate it;
+WA (weighted accuracy) is plain accuracy. Both as in the SER literature and the paper.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """(n_classes, n_classes) counts; rows are true labels, columns predictions."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
+
+
+def classification_report(y_true, y_pred, labels) -> dict:
+    """UA, WA, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
+    Classes absent from `y_true` are left out of UA and macro-F1 (their recall is undefined)."""
+    cm = confusion_matrix(y_true, y_pred, len(labels))
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    tp = np.diag(cm).astype(float)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
+                   where=(precision + recall) > 0)
+    present = support > 0
+    return {
+        "n": int(support.sum()),
+        "wa": float(tp.sum() / max(support.sum(), 1)),
+        "ua": float(recall[present].mean()) if present.any() else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "per_class": {label: {"precision": float(precision[i]), "recall": float(recall[i]),
+                              "f1": float(f1[i]), "support": int(support[i])}
+                      for i, label in enumerate(labels)},
+        "labels": list(labels),
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def mel_l1(a, b) -> float:
+    """Mean absolute difference of two log-mels over their common frames (nats)."""
+    a, b = np.asarray(a), np.asarray(b)
+    n = min(a.shape[-1], b.shape[-1])
+    return float(np.abs(a[..., :n] - b[..., :n]).mean())

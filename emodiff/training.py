@@ -1,0 +1,90 @@
+"""What every training script shares: seeding, the accelerator, balanced sampling of crops,
+resumable state. Randomness is derived from (seed, epoch, index) so that a run resumed from
+a checkpoint replays exactly the batches an uninterrupted run would have seen."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .data import Record, random_crop
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_accelerator(cpu: bool = False):
+    """One process per device; under `torchrun --nproc_per_node 2` on a CPU this is MULTI_CPU
+    data parallelism over gloo."""
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+
+    # Some condition branches are skipped in some batches (dropped for guidance).
+    return Accelerator(cpu=cpu, kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+
+
+def balance_weights(records: Sequence[Record], labels: Sequence[int]) -> np.ndarray:
+    """Sampling weights giving every (corpus, class) cell the same total mass: each corpus
+    counts equally, and within it each emotion."""
+    cells = [(r.corpus, y) for r, y in zip(records, labels)]
+    counts = {c: cells.count(c) for c in set(cells)}
+    return np.array([1.0 / counts[c] for c in cells])
+
+
+class EpochSampler(Sampler):
+    """Weighted sampling with replacement (or a plain shuffle with no weights), reseeded by
+    `set_epoch`, so each epoch's order is a pure function of (seed, epoch)."""
+
+    def __init__(self, n: int, seed: int, weights: np.ndarray | None = None):
+        self.n, self.seed, self.epoch = n, seed, 0
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
+        if self.weights is None:
+            return iter(torch.randperm(self.n, generator=gen).tolist())
+        return iter(torch.multinomial(self.weights, self.n, True, generator=gen).tolist())
+
+
+class CropDataset(Dataset):
+    """Random fixed-length crops of in-memory raw log-mels, normalised.
+
+    Items: (mel (n_mels, frames), mask (frames,), label). The crop position depends on
+    (seed, epoch, index) only.
+    """
+
+    def __init__(self, mels: Sequence[np.ndarray], labels: Sequence[int], frames: int,
+                 normalizer, seed: int = 0):
+        self.mels, self.labels, self.frames = mels, list(labels), frames
+        self.normalizer, self.seed, self.epoch = normalizer, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.mels)
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        crop, mask = random_crop(self.mels[i], self.frames, rng,
+                                 pad_value=self.normalizer.mel_config.silence)
+        mel = self.normalizer.normalize(torch.from_numpy(crop))
+        return mel, torch.from_numpy(mask), self.labels[i]
+
+
+def save_json(obj, path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=1))

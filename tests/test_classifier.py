@@ -1,0 +1,109 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emodiff.audio import MelNormalizer
+from emodiff.checkpoint import CheckpointError
+from emodiff.classifier import ClassifierConfig, EmotionClassifier, ResNetSER
+from emodiff.metrics import classification_report
+
+from .conftest import EMODB_CLIP
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_classifier(seed=0) -> EmotionClassifier:
+    torch.manual_seed(seed)
+    cfg = ClassifierConfig.small(width=8, crop_frames=32)
+    return EmotionClassifier(cfg, MelNormalizer(np.full(80, -5.0), np.full(80, 2.0)))
+
+
+def test_resnet50_shapes_and_size():
+    cfg = ClassifierConfig.resnet50()
+    model = ResNetSER(cfg).eval()
+    n = sum(p.numel() for p in model.parameters())
+    assert 23e6 < n < 24e6  # ResNet-50 body (one input channel) + a 6-way head
+    x = torch.randn(2, 80, 100)
+    with torch.no_grad():
+        assert model(x).shape == (2, 6) and model.embed(x).shape == (2, cfg.embedding_dim) == (2, 2048)
+
+
+def test_mask_ignores_padding():
+    clf = tiny_classifier()
+    x = torch.randn(1, 80, 64)
+    mask = torch.zeros(1, 64, dtype=torch.bool)
+    mask[:, :32] = True
+    padded = x.clone()
+    padded[:, :, 32:] = 0  # different padding content, same mask
+    with torch.no_grad():
+        a, b = clf.model.embed(x, mask), clf.model.embed(padded, mask)
+    # Receptive fields straddle the boundary, so only approximately equal; far closer than
+    # the unmasked embeddings of the two inputs.
+    with torch.no_grad():
+        full = (clf.model.embed(x) - clf.model.embed(padded)).abs().mean()
+    assert (a - b).abs().mean() < full
+
+
+def test_any_length_and_predict(data_root):
+    clf = tiny_classifier()
+    probs = clf.predict(EMODB_CLIP)
+    assert list(probs) == list(clf.emotions) and abs(sum(probs.values()) - 1) < 1e-5
+    assert clf.embed(EMODB_CLIP).shape == (clf.cfg.embedding_dim,)
+    short = clf.mel_probabilities(torch.full((80, 10), -5.0))  # shorter than one crop
+    assert short.shape == (6,)
+
+
+def test_save_load_round_trip_fp16(tmp_path):
+    clf = tiny_classifier()
+    clf.save_pretrained(tmp_path / "c")
+    assert {p.name for p in (tmp_path / "c").iterdir()} == {"config.json", "model.safetensors",
+                                                           "normalizer.json"}
+    loaded = EmotionClassifier.from_pretrained(tmp_path / "c")
+    mel = torch.randn(80, 100) * 2 - 5
+    torch.testing.assert_close(loaded.mel_probabilities(mel), clf.mel_probabilities(mel), atol=2e-3, rtol=0)
+    assert loaded.cfg == clf.cfg
+
+
+def test_tampered_checkpoint_is_refused(tmp_path):
+    tiny_classifier().save_pretrained(tmp_path / "c")
+    weights = tmp_path / "c" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        EmotionClassifier.from_pretrained(tmp_path / "c")
+    tiny_classifier().save_pretrained(tmp_path / "d")
+    cfg = json.loads((tmp_path / "d" / "config.json").read_text())
+    cfg["width"] = 16
+    (tmp_path / "d" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="does not match"):
+        EmotionClassifier.from_pretrained(tmp_path / "d")
+
+
+def test_metrics_ua_wa():
+    r = classification_report([0, 0, 0, 1], [0, 0, 1, 1], ["a", "b"])
+    assert r["wa"] == 0.75 and r["ua"] == pytest.approx((2 / 3 + 1) / 2)
+    assert r["confusion_matrix"] == [[2, 1], [0, 1]] and r["per_class"]["b"]["precision"] == 0.5
+
+
+def test_tiny_training_run_overfits_and_resumes(data_root, tmp_path):
+    """Two EmoDB speakers, a tiny net: the loss falls, a re-run resumes, metrics are written."""
+    base = [sys.executable, str(ROOT / "train" / "train_classifier.py"), "--arch", "small",
+            "--corpora", "emodb", "--test-speakers", "emodb_03", "--val-speakers", "0",
+            "--crop-frames", "64", "--batch-size", "16", "--lr", "3e-3", "--gain-db", "0",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"), "--cpu"]
+    subprocess.run(base + ["--epochs", "6", "--max-steps", "6"], check=True, capture_output=True)
+    progress = json.loads((tmp_path / "run" / "state" / "progress.json").read_text())
+    assert progress["step"] == 6
+    run = subprocess.run(base + ["--epochs", "6"], check=True, capture_output=True, text=True)
+    assert "resumed at epoch 0, step 6" in run.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    losses = [h["train_loss"] for h in metrics["history"]]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert metrics["test_speakers"] == ["emodb_03"] and "emodb_03" not in metrics["train_speakers"]
+    assert set(metrics["test"]["emodb"]) >= {"ua", "wa", "macro_f1", "per_class", "confusion_matrix"}
+    assert (tmp_path / "run" / "confusion_emodb.png").exists()
+    assert (tmp_path / "run" / "curves.png").exists()

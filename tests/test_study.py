@@ -1,0 +1,84 @@
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from emodiff.audio import save_audio
+from emodiff.study import Study, StudyError, fleiss_kappa, wilson
+
+from .conftest import tone
+
+
+@pytest.fixture
+def study(tmp_path):
+    s = Study(tmp_path / "study")
+    for i, (source, emotion) in enumerate([("real", "angry"), ("real", "sad"), ("enhanced", "happy"),
+                                           ("generated", "fear")]):
+        save_audio(s.folder / f"c{i}.wav", tone(0.5))
+        s.add_clip(f"c{i}", f"c{i}.wav", source, emotion)
+    return s
+
+
+def test_blinded_order_is_per_annotator_and_resumes(study):
+    assert sorted(study.order("ann1")) == ["c0", "c1", "c2", "c3"]
+    assert study.order("ann1") == study.order("ann1")
+    orders = {tuple(study.order(f"ann{i}")) for i in range(10)}
+    assert len(orders) > 1  # not everyone hears the same order
+    first, done, total = study.next_clip("ann1")
+    assert (done, total) == (0, 4)
+    study.answer("ann1", first, "angry", 4, "ok")
+    # A new Study object (a restarted server) continues where the annotator left off.
+    again = Study(study.folder)
+    nxt, done, _ = again.next_clip("ann1")
+    assert done == 1 and nxt != first and nxt == study.order("ann1")[1]
+
+
+def test_answers_validate_and_revise(study):
+    with pytest.raises(StudyError, match="annotator ID"):
+        study.answer("", "c0", "angry", 3)
+    with pytest.raises(StudyError, match="annotator ID"):
+        study.answer("../../etc", "c0", "angry", 3)
+    with pytest.raises(StudyError, match="choose one"):
+        study.answer("ann1", "c0", "bored", 3)
+    with pytest.raises(StudyError, match="1 \\(bad\\) to 5"):
+        study.answer("ann1", "c0", "angry", 7)
+    with pytest.raises(StudyError, match="Unknown clip"):
+        study.answer("ann1", "nope", "angry", 3)
+    study.answer("ann1", "c0", "angry", 3)
+    study.answer("ann1", "c0", "sad", 2)  # revising replaces, never duplicates
+    assert [(r["answered_emotion"], r["mos"]) for r in study.rows()] == [("sad", 2)]
+
+
+def test_annotators_are_isolated(study):
+    study.answer("alice", "c0", "angry", 5)
+    study.answer("bob", "c0", "sad", 1)
+    assert study.answered("alice") == {"c0"} and study.answered("bob") == {"c0"}
+    rows = {r["annotator"]: r for r in study.rows()}
+    assert rows["alice"]["answered_emotion"] == "angry" and rows["bob"]["answered_emotion"] == "sad"
+
+
+def test_clip_files_must_stay_inside_the_folder(study):
+    with pytest.raises(StudyError, match="inside the study folder"):
+        study.add_clip("x", "../../etc/passwd", "real", "angry")
+
+
+def test_summary_and_csv(study):
+    for ann in ("a1", "a2", "a3"):
+        for clip, emotion in zip(["c0", "c1", "c2", "c3"], ["angry", "sad", "happy", "neutral"]):
+            study.answer(ann, clip, emotion, 4)
+    s = study.summary()
+    assert s["answers"] == 12 and s["progress"]["a1"] == {"answered": 4, "total": 4}
+    assert s["sources"]["real"]["accuracy"] == 1.0 and s["sources"]["generated"]["accuracy"] == 0.0
+    assert s["sources"]["real"]["mos"] == 4.0 and s["fleiss_kappa"] == pytest.approx(1.0)
+    rows = list(csv.DictReader(io.StringIO(study.export_csv())))
+    assert len(rows) == 12 and {"annotator", "clip", "source", "intended_emotion", "answered_emotion",
+                                "mos"} <= set(rows[0])
+
+
+def test_statistics_helpers():
+    lo, hi = wilson(8, 10)
+    assert 0.44 < lo < 0.5 and 0.94 < hi < 0.98
+    assert fleiss_kappa([["a", "b"], ["b", "a"]]) < 0
+    assert fleiss_kappa([]) is None
+    assert np.isclose(fleiss_kappa([["a", "a"], ["b", "b"]]), 1.0)

@@ -1,0 +1,53 @@
+"""Evaluate a classifier on every speaker found under a data root.
+
+    python train/evaluate.py --checkpoint checkpoints/classifier --data-root ../shared/data --out metrics.json
+
+Works on any folder laid out like `shared/data`, whatever speakers it holds: that is how the
+model is judged independently. Writes JSON with, per corpus ("emodb", "ravdess") and "all":
+ua, wa, macro_f1, per-class precision/recall/F1 and the confusion matrix; and one
+confusion-matrix PNG per corpus beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from emodiff.classifier import EmotionClassifier, evaluate  # noqa: E402
+from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, FeatureCache, index_corpora, speakers, trim_silence  # noqa: E402
+from emodiff.plotting import plot_confusion  # noqa: E402
+from emodiff.training import save_json  # noqa: E402
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    p.add_argument("--out", type=Path, default=Path("metrics.json"))
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    args = p.parse_args(argv)
+
+    clf = EmotionClassifier.from_pretrained(args.checkpoint)
+    records = index_corpora(args.data_root, clf.emotions)
+    if not records:
+        raise SystemExit(f"No clips with the classifier's emotions under {args.data_root}.")
+    mels = FeatureCache(args.cache_dir, clf.cfg.mel).build([r.path for r in records])
+    metrics = evaluate(clf, [trim_silence(m) for m in mels], records)
+    seen = set(clf.metadata.get("train_speakers", []))
+    metrics["speakers"] = speakers(records)
+    metrics["speakers_seen_in_training"] = sorted(seen & set(metrics["speakers"]))
+    save_json(metrics, args.out)
+    for corpus in [c for c in ("emodb", "ravdess", "all") if c in metrics]:
+        m = metrics[corpus]
+        print(f"{corpus:8} n={m['n']:5d}  UA {m['ua']:.3f}  WA {m['wa']:.3f}  macro-F1 {m['macro_f1']:.3f}")
+        plot_confusion(m["confusion_matrix"], m["labels"], f"{corpus}: UA {m['ua']:.1%}, WA {m['wa']:.1%}"
+                       ).savefig(args.out.with_name(f"{args.out.stem}_confusion_{corpus}.png"), dpi=110)
+    if metrics["speakers_seen_in_training"]:
+        print(f"note: {len(metrics['speakers_seen_in_training'])} of these speakers were in the "
+              "training data; these numbers are not speaker-independent.")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

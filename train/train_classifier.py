@@ -1,0 +1,216 @@
+"""Train the speech-emotion classifier; judge it on speakers it never heard.
+
+    python train/train_classifier.py --out runs/cls --arch small --n-folds 5 --fold 0
+    torchrun --nproc_per_node 2 train/train_classifier.py --out runs/cls --arch small
+    python train/train_classifier.py --out checkpoints/classifier --no-test --val-speakers 0 --epochs 30
+
+Writes OUT/best/ (the classifier folder), OUT/metrics.json, OUT/curves.png, OUT/confusion_*.png;
+OUT/state/ holds the resume state (optimizer, scheduler, step) apart from the weights.
+Re-running the same command resumes from the last checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from emodiff.audio import MelNormalizer  # noqa: E402
+from emodiff.augment import AugmentConfig, augment_batch  # noqa: E402
+from emodiff.classifier import ClassifierConfig, EmotionClassifier, ResNetSER, evaluate  # noqa: E402
+from emodiff.data import (ALL_EMOTIONS, DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS,  # noqa: E402
+                          FeatureCache, index_corpora, random_split, speaker_groups,
+                          speaker_kfold, speakers, split_by_speakers, trim_silence)
+from emodiff.training import (CropDataset, EpochSampler, balance_weights, make_accelerator,  # noqa: E402
+                              save_json, set_seed)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--corpora", nargs="+", default=["emodb", "ravdess"])
+    p.add_argument("--emotions", nargs="+", default=list(EMOTIONS), choices=ALL_EMOTIONS)
+    p.add_argument("--arch", choices=["resnet50", "small"], default="resnet50")
+    p.add_argument("--crop-frames", type=int, default=160)
+    # test split: one fold of a speaker k-fold, the paper's random split, or none
+    p.add_argument("--protocol", choices=["speaker", "random"], default="speaker")
+    p.add_argument("--n-folds", type=int, default=5)
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--test-speakers", nargs="*", help="explicit test speakers, e.g. emodb_03")
+    p.add_argument("--no-test", action="store_true", help="train on every speaker (shipping)")
+    p.add_argument("--val-speakers", type=int, default=3,
+                   help="training speakers held out for early stopping (0: none, fixed epochs)")
+    # optimisation
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--patience", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-2)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--no-balance", action="store_true", help="uniform instead of corpus/class-balanced sampling")
+    # augmentation
+    p.add_argument("--specaugment", action="store_true")
+    p.add_argument("--gain-db", type=float, default=6.0)
+    p.add_argument("--mixup", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between resume checkpoints")
+    p.add_argument("--cpu", action="store_true")
+    p.add_argument("--max-steps", type=int, default=0,
+                   help="save and stop after this many steps, as if killed (tests)")
+    return p.parse_args(argv)
+
+
+def split(args, records):
+    """-> (train, val, test) record lists, all speaker-disjoint under the speaker protocol."""
+    if args.no_test:
+        train, test = list(records), []
+    elif args.protocol == "random":
+        tr, te = random_split(records, 0.2, seed=args.seed)
+        train, test = [records[i] for i in tr], [records[i] for i in te]
+    else:
+        groups = [args.test_speakers] if args.test_speakers else speaker_groups(records, args.n_folds)
+        tr, te = split_by_speakers(records, groups[0 if args.test_speakers else args.fold])
+        train, test = [records[i] for i in tr], [records[i] for i in te]
+    if args.val_speakers <= 0:
+        return train, [], test
+    if args.protocol == "random":
+        tr, va = random_split(train, 0.1, seed=args.seed + 1)
+    else:
+        k = max(2, round(len(speakers(train)) / args.val_speakers))
+        tr, va = split_by_speakers(train, speaker_groups(train, k, seed=args.seed)[0])
+    return [train[i] for i in tr], [train[i] for i in va], test
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    acc = make_accelerator(cpu=args.cpu)
+    set_seed(args.seed)
+    records = index_corpora(args.data_root, args.emotions, args.corpora)
+    train, val, test = split(args, records)
+    cache = FeatureCache(args.cache_dir)
+    with acc.main_process_first():
+        mels = {r.path: trim_silence(m) for r, m in
+                zip(records, cache.build([r.path for r in records], progress=acc.is_main_process))}
+
+    cfg = (ClassifierConfig.small if args.arch == "small" else ClassifierConfig.resnet50)(
+        emotions=tuple(args.emotions), crop_frames=args.crop_frames)
+    normalizer = MelNormalizer.fit((mels[r.path] for r in train), cfg.mel)
+    labels = [cfg.emotions.index(r.emotion) for r in train]
+    dataset = CropDataset([mels[r.path] for r in train], labels, cfg.crop_frames, normalizer, args.seed)
+    sampler = EpochSampler(len(train), args.seed,
+                           None if args.no_balance else balance_weights(train, labels))
+    loader = torch.utils.data.DataLoader(dataset, args.batch_size, sampler=sampler, drop_last=True)
+    model = ResNetSER(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = len(loader) // acc.num_processes
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * steps_per_epoch + 1,
+                                                pct_start=0.1)
+    model, opt, loader, sched = acc.prepare(model, opt, loader, sched)
+    aug = AugmentConfig(specaugment=args.specaugment, gain_db=args.gain_db, mixup=args.mixup)
+
+    state_dir, progress_file = args.out / "state", args.out / "state" / "progress.json"
+    progress = {"epoch": 0, "step": 0, "best": -1.0, "bad_epochs": 0, "history": []}
+    if progress_file.exists():
+        import json
+
+        acc.load_state(str(state_dir))
+        progress = json.loads(progress_file.read_text())
+        acc.print(f"resumed at epoch {progress['epoch']}, step {progress['step']}")
+
+    def save_state():
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            acc.save_state(str(state_dir))
+            save_json(progress, progress_file)
+
+    def classifier() -> EmotionClassifier:
+        return EmotionClassifier(cfg, normalizer, acc.unwrap_model(model),
+                                 metadata={"train_speakers": speakers(train), "args": vars_json(args)})
+
+    n_classes = len(cfg.emotions)
+    while progress["epoch"] < args.epochs:
+        epoch = progress["epoch"]
+        sampler.set_epoch(epoch), dataset.set_epoch(epoch)
+        done = progress["step"] - epoch * steps_per_epoch  # batches of this epoch already seen
+        batches = acc.skip_first_batches(loader, done) if done else loader
+        model.train()
+        losses = []
+        for mel, mask, y in tqdm(batches, desc=f"epoch {epoch}", disable=not acc.is_main_process,
+                                 total=steps_per_epoch - done, leave=False):
+            gen = torch.Generator().manual_seed(args.seed * 1_000_003 + progress["step"] * 97 + acc.process_index)
+            target = F.one_hot(y, n_classes).float()
+            mel, target = augment_batch(mel, target, aug, normalizer.std, gen)
+            logits = model(mel, mask)
+            loss = F.cross_entropy(logits, target, label_smoothing=args.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            acc.backward(loss)
+            acc.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step(), sched.step()
+            losses.append(loss.item())
+            progress["step"] += 1
+            if progress["step"] % args.checkpoint_every == 0:
+                save_state()
+            if args.max_steps and progress["step"] >= args.max_steps:
+                break
+        if progress["step"] - epoch * steps_per_epoch < steps_per_epoch:  # stopped mid-epoch
+            save_state()
+            return {}
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None}
+        if val:
+            report = evaluate(classifier(), [mels[r.path] for r in val], val)["all"]
+            record.update(val_ua=report["ua"], val_wa=report["wa"])
+            improved = report["ua"] > progress["best"]
+            progress["best"] = max(progress["best"], report["ua"])
+            progress["bad_epochs"] = 0 if improved else progress["bad_epochs"] + 1
+        else:
+            improved = True  # no validation speakers: keep the last epoch
+        if improved and acc.is_main_process:
+            classifier().save_pretrained(args.out / "best")
+        progress["history"].append(record)
+        progress["epoch"] = epoch + 1
+        acc.print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        save_state()
+        if val and progress["bad_epochs"] >= args.patience:
+            break
+    acc.wait_for_everyone()
+    return finish(args, train, val, test, mels) if acc.is_main_process else {}
+
+
+def vars_json(args) -> dict:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
+def finish(args, train, val, test, mels) -> dict:
+    """Evaluate the best weights on the test speakers; write metrics.json and the plots."""
+    import json
+
+    from emodiff.plotting import plot_confusion, plot_curves
+
+    clf = EmotionClassifier.from_pretrained(args.out / "best")
+    history = json.loads((args.out / "state" / "progress.json").read_text())["history"]
+    metrics = {"protocol": args.protocol, "fold": args.fold, "n_folds": args.n_folds,
+               "seed": args.seed, "arch": args.arch,
+               "train_speakers": speakers(train), "val_speakers": speakers(val),
+               "test_speakers": speakers(test), "history": history}
+    if test:
+        metrics["test"] = evaluate(clf, [mels[r.path] for r in test], test)
+        for corpus, report in metrics["test"].items():
+            plot_confusion(report["confusion_matrix"], report["labels"],
+                           f"{corpus}: UA {report['ua']:.1%}, WA {report['wa']:.1%} (unseen speakers)"
+                           ).savefig(args.out / f"confusion_{corpus}.png", dpi=110)
+            print(f"test {corpus:8} n={report['n']:4d} UA={report['ua']:.3f} WA={report['wa']:.3f} "
+                  f"F1={report['macro_f1']:.3f}")
+    plot_curves(history, ["train_loss", "val_ua", "val_wa"]).savefig(args.out / "curves.png", dpi=110)
+    save_json(metrics, args.out / "metrics.json")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
