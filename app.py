@@ -2,6 +2,7 @@
 
 A thin UI over `emodiff`: each click calls one library function. Models load lazily on first
 use, so the page is up in seconds. Environment:
+  EMODIFF_CHECKPOINTS  folder with classifier/ and diffusion/ (default: ./checkpoints)
   EMODIFF_STUDY_DIR    folder of the listening test (default: ./study)
   EMODIFF_ADMIN_TOKEN  token for the listening test's admin view and CSV export (unset: off)
 """
@@ -17,6 +18,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from emodiff import EMOTIONS, AudioError, load_audio, mel_spectrogram  # noqa: E402
@@ -25,24 +27,27 @@ from emodiff.plotting import plot_mels  # noqa: E402
 from emodiff.study import Study, StudyError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
-CHECKPOINTS = ROOT / "checkpoints"
 EXAMPLES = ROOT / "examples"
 MAX_UPLOAD = "20mb"
 SR = 22050
+
+
+def checkpoints() -> Path:
+    return Path(os.environ.get("EMODIFF_CHECKPOINTS", ROOT / "checkpoints"))
 
 
 @functools.cache
 def classifier():
     from emodiff.classifier import EmotionClassifier
 
-    return EmotionClassifier.from_pretrained(CHECKPOINTS / "classifier")
+    return EmotionClassifier.from_pretrained(checkpoints() / "classifier")
 
 
 @functools.cache
 def pipeline():
     from emodiff.diffusion import load_pipeline
 
-    pipe = load_pipeline(CHECKPOINTS / "diffusion")
+    pipe = load_pipeline(checkpoints() / "diffusion")
     pipe.set_progress_bar_config(disable=False)  # gr.Progress follows its tqdm bar
     return pipe
 
@@ -71,6 +76,11 @@ def _audio(path):
     return audio
 
 
+def _pcm(samples):
+    """float waveform -> 16-bit PCM for the browser (what gr.Audio would convert to anyway)."""
+    return SR, (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+
+
 def _seed(seed):
     from emodiff.diffusion import mel_seed
 
@@ -96,7 +106,7 @@ def enhance(path, target, strength, steps, guidance, seed, progress=gr.Progress(
     original = mel_spectrogram(audio.samples).numpy()
     fig = plot_mels([original, out.mel.numpy()], ["original", f"enhanced toward {out.emotion}"])
     after = dict(zip(clf.emotions, map(float, clf.mel_probabilities(out.mel))))
-    return fig, (SR, audio.samples), (SR, out.wave.numpy()), clf.predict(audio), after
+    return fig, _pcm(audio.samples), _pcm(out.wave.numpy()), clf.predict(audio), after
 
 
 def generate(emotion, reference, seconds, steps, seed, progress=gr.Progress(track_tqdm=True)):
@@ -106,7 +116,7 @@ def generate(emotion, reference, seconds, steps, seed, progress=gr.Progress(trac
                                     generator=_seed(seed))
     wav = Path(tempfile.mkdtemp()) / f"emodiff_{emotion}.wav"
     sf.write(wav, out.wave.numpy(), SR, subtype="PCM_16")
-    return plot_mels([out.mel.numpy()], [f"generated: {emotion}"]), (SR, out.wave.numpy()), str(wav)
+    return plot_mels([out.mel.numpy()], [f"generated: {emotion}"]), _pcm(out.wave.numpy()), str(wav)
 
 
 def study_next(annotator):
@@ -118,8 +128,8 @@ def study_next(annotator):
     if total == 0:
         raise gr.Error("No listening test has been prepared on this server yet.")
     if clip is None:
-        return None, None, f"All {total} clips rated. Thank you!"
-    wave, sr = sf.read(study().clip_path(clip), dtype="float32")
+        return "", None, f"All {total} clips rated. Thank you!"
+    wave, sr = sf.read(study().clip_path(clip), dtype="int16")
     return clip, (sr, wave), f"Clip {done + 1} of {total}"
 
 
@@ -209,7 +219,7 @@ def build_demo() -> gr.Blocks:
             gr.Markdown("Listen, then say which emotion you hear and how natural it sounds. Your answers "
                         "are saved at once; come back with the same ID to continue.")
             annotator = gr.Textbox(label="annotator ID")
-            clip = gr.State(None)
+            clip = gr.Textbox(visible=False)  # opaque clip ID: tells nothing about the source
             status = gr.Markdown()
             lt_audio = gr.Audio(label="clip", interactive=False)
             lt_emotion = gr.Radio(list(EMOTIONS), label="which emotion?")
@@ -233,7 +243,7 @@ def build_demo() -> gr.Blocks:
 
 
 def about() -> str:
-    cards = [CHECKPOINTS / "classifier" / "README.md", CHECKPOINTS / "diffusion" / "README.md"]
+    cards = [checkpoints() / "classifier" / "README.md", checkpoints() / "diffusion" / "README.md"]
     text = "\n\n".join(p.read_text() for p in cards if p.exists())
     return (text + "\n\n## Data and credits\nRAVDESS: Livingstone & Russo (2018), PLoS ONE 13(5): "
             "e0196391, CC BY-NC-SA 4.0. EmoDB: Burkhardt et al. (2005), Interspeech. HiFi-GAN: Kong et "

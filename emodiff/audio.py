@@ -161,7 +161,8 @@ def _to_mono(array: np.ndarray) -> tuple[np.ndarray, int]:
         raise AudioError("Audio must be one- or two-dimensional (samples x channels).")
     if array.shape[0] <= 8 < array.shape[1]:
         array = array.T
-    return array.mean(axis=1, dtype=np.float32), array.shape[1]
+    with np.errstate(invalid="ignore", over="ignore"):  # inf/NaN input is rejected just after
+        return array.mean(axis=1, dtype=np.float32), array.shape[1]
 
 
 def _check_length(seconds: float, max_seconds: float, crop: bool) -> float | None:
@@ -185,6 +186,9 @@ def _finish(samples, rate, channels, sample_rate, cropped_from) -> Audio:
                          "speech is needed.")
     if np.max(np.abs(samples)) < SILENCE_PEAK:
         raise AudioError("The recording is silent; please check the microphone.")
+    # Float files may exceed full scale (or hold absurd values, 1e38, that overflow a
+    # resampler): clip first, as any playback would, and again after resampling's overshoot.
+    samples = np.clip(samples, -1.0, 1.0)
     if rate != sample_rate:
         samples = resample(samples, rate, sample_rate)
     samples = np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)

@@ -1,25 +1,130 @@
+"""The real app, served on loopback, driven through gradio_client as a user's browser would."""
+import csv
+import os
+import shutil
+import socket
+
 import gradio as gr
 import pytest
+from gradio_client import Client, handle_file
 
 import app
+from emodiff.audio import save_audio
 
-from .conftest import EMODB_CLIP
+from .conftest import EMODB_CLIP, tone
+from .test_classifier import tiny_classifier
+from .test_diffusion import tiny_pipeline
+
+TOKEN = "s3cret-admin"
 
 
-def test_mel_handler_on_a_real_clip(data_root):
-    fig, summary = app.show_mel(str(EMODB_CLIP))
-    assert fig.axes[0].get_xlabel() == "time (s)"
-    assert "16000 Hz" in summary and "80 mel bands" in summary
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def test_bad_uploads_become_gradio_errors(tmp_path):
-    bad = tmp_path / "x.wav"
-    bad.write_bytes(b"")
-    with pytest.raises(gr.Error, match="empty"):
-        app.show_mel(str(bad))
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, data_root):
+    """Tiny models (fast, no shipped weights needed), a prepared study, the app on loopback."""
+    root = tmp_path_factory.mktemp("app")
+    tiny_classifier().save_pretrained(root / "ckpt" / "classifier")
+    tiny_pipeline(vec_dim=0).save_pretrained(root / "ckpt" / "diffusion")
+    study = app.Study(root / "study")
+    for i, source in enumerate(["real", "enhanced", "generated"]):
+        save_audio(study.folder / f"clip{i}.wav", tone(0.6, freq=200 + 50 * i))
+        study.add_clip(f"clip{i}", f"clip{i}.wav", source, "angry")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EMODIFF_CHECKPOINTS", str(root / "ckpt"))
+    mp.setenv("EMODIFF_STUDY_DIR", str(root / "study"))
+    mp.setenv("EMODIFF_ADMIN_TOKEN", TOKEN)
+    for cached in (app.classifier, app.pipeline, app.study):
+        cached.cache_clear()
+    demo = app.build_demo().queue(default_concurrency_limit=2)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_UPLOAD)
+    url = f"http://127.0.0.1:{port}/"
+    client = Client(url, verbose=False)
+    yield client, root, url
+    demo.close()
+    mp.undo()
+    for cached in (app.classifier, app.pipeline, app.study):
+        cached.cache_clear()
+
+
+def test_classify(served):
+    client, *_ = served
+    label, plot = client.predict(handle_file(str(EMODB_CLIP)), api_name="/classify")
+    assert label["label"] in app.EMOTIONS and len(label["confidences"]) == 6
+    assert abs(sum(c["confidence"] for c in label["confidences"]) - 1) < 1e-3
+
+
+def test_enhance_and_generate(served):
+    client, *_ = served
+    plot, original, enhanced, before, after = client.predict(
+        handle_file(str(EMODB_CLIP)), "sad", 0.5, 5, 2.0, 0, api_name="/enhance")
+    assert original and enhanced and before["label"] in app.EMOTIONS and after["label"] in app.EMOTIONS
+    plot, audio, wav = client.predict("angry", None, 1.0, 5, 1, api_name="/generate")
+    assert audio and wav.endswith(".wav")
+
+
+def test_bad_upload_is_a_readable_error_and_server_survives(served, tmp_path):
+    client, *_ = served
+    bad = tmp_path / "notes.wav"
+    bad.write_text("this is text, not audio")
+    with pytest.raises(Exception, match="not audio we can read"):
+        client.predict(handle_file(str(bad)), api_name="/classify")
+    label, _ = client.predict(handle_file(str(EMODB_CLIP)), api_name="/classify")
+    assert label["label"] in app.EMOTIONS
+
+
+def test_listening_test_writes_resumes_and_exports(served, tmp_path):
+    client, *_ = served
+    clip, audio, status = client.predict("annotator_1", api_name="/study_next")
+    assert clip and "Clip 1 of 3" in status
+    clip2, _, status, *_ = client.predict("annotator_1", clip, "angry", 4, "clear", api_name="/study_submit")
+    assert "Clip 2 of 3" in status and clip2 != clip
+    # Reload: a fresh request with the same ID continues at clip 2.
+    again, _, status = client.predict("annotator_1", api_name="/study_next")
+    assert again == clip2 and "Clip 2 of 3" in status
+    with pytest.raises(Exception, match="admin token"):
+        client.predict("wrong", api_name="/study_summary")
+    summary = client.predict(TOKEN, api_name="/study_summary")
+    assert summary["answers"] == 1 and summary["progress"]["annotator_1"]["answered"] == 1
+    path = client.predict(TOKEN, api_name="/study_export")
+    rows = list(csv.DictReader(open(path)))
+    assert len(rows) == 1 and rows[0]["annotator"] == "annotator_1" and rows[0]["mos"] == "4"
+
+
+def test_handlers_directly(data_root):
     with pytest.raises(gr.Error, match="upload or record"):
-        app.show_mel(None)
-
-
-def test_page_builds():
+        app.classify(None)
     assert isinstance(app.build_demo(), gr.Blocks)
+
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_browser_upload_shows_confidences(served):
+    """Headless Chromium: open the page, upload a clip, press Recognise, see the confidences."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("EMODIFF_REQUIRE_BROWSER"):
+            pytest.fail("chromium is required here (EMODIFF_REQUIRE_BROWSER is set) but not installed")
+        pytest.skip("Debian chromium not installed")
+    from playwright.sync_api import sync_playwright
+
+    *_, url = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("input[type=file]").first.set_input_files(str(EMODB_CLIP))
+        page.get_by_role("button", name="Recognise").click()
+        label = page.get_by_test_id("label-output-value").first
+        label.wait_for(timeout=60_000)
+        text = label.inner_text()
+        browser.close()
+    assert text.strip() in app.EMOTIONS  # the top class, as a person sees it
