@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .data import Record, random_crop
+from .data import random_crop
 
 
 def set_seed(seed: int) -> None:
@@ -30,10 +30,10 @@ def make_accelerator(cpu: bool = False):
     return Accelerator(cpu=cpu, kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
 
 
-def balance_weights(records: Sequence[Record], labels: Sequence[int]) -> np.ndarray:
+def balance_weights(corpora: Sequence[str], labels: Sequence[int]) -> np.ndarray:
     """Sampling weights giving every (corpus, class) cell the same total mass: each corpus
     counts equally, and within it each emotion."""
-    cells = [(r.corpus, y) for r, y in zip(records, labels)]
+    cells = list(zip(corpora, labels))
     counts = {c: cells.count(c) for c in set(cells)}
     return np.array([1.0 / counts[c] for c in cells])
 
@@ -42,21 +42,22 @@ class EpochSampler(Sampler):
     """Weighted sampling with replacement (or a plain shuffle with no weights), reseeded by
     `set_epoch`, so each epoch's order is a pure function of (seed, epoch)."""
 
-    def __init__(self, n: int, seed: int, weights: np.ndarray | None = None):
+    def __init__(self, n: int, seed: int, weights: np.ndarray | None = None, num_samples: int | None = None):
         self.n, self.seed, self.epoch = n, seed, 0
+        self.num_samples = num_samples or n  # draws per epoch (weighted sampling only)
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.n
+        return self.n if self.weights is None else self.num_samples
 
     def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
         if self.weights is None:
             return iter(torch.randperm(self.n, generator=gen).tolist())
-        return iter(torch.multinomial(self.weights, self.n, True, generator=gen).tolist())
+        return iter(torch.multinomial(self.weights, self.num_samples, True, generator=gen).tolist())
 
 
 class CropDataset(Dataset):

@@ -17,6 +17,14 @@ from .conftest import EMODB_CLIP
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def wake(model) -> None:
+    """Zero-initialised layers (residual outputs) hide the conditions at init; give them weights."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1 and (p == 0).all():
+                torch.nn.init.normal_(p, std=0.05)
+
+
 def tiny_pipeline(vec_dim=8) -> EmotionDiffusionPipeline:
     torch.manual_seed(0)
     unet = MelDenoiser(channels=(16, 32), blocks_per_level=1, emotion_vec_dim=vec_dim, style_dim=16,
@@ -33,8 +41,8 @@ def test_conditioning_shapes_and_effects():
     t = torch.tensor([1, 500, 999])
     emotion = torch.tensor([0, 3, unet.null_emotion])
     ref = torch.randn(3, 80, 20)
+    wake(unet)
     with torch.no_grad():
-        torch.nn.init.normal_(unet.conv_out.weight, std=0.1)  # zero-initialised output: wake it up
         out = unet(x, t, emotion, torch.randn(3, 8), reference=ref)
         assert out.shape == x.shape
         # Every condition changes the prediction.
@@ -55,14 +63,13 @@ def test_style_encoder_pools_to_one_vector_and_ignores_padding():
     padded[:, :, 30:] = 5.0
     with torch.no_grad():
         assert enc(mel).shape == (2, 24)
-        # Convs see across the boundary, so not identical; attention ignores padded frames.
-        assert (enc(mel, mask) - enc(padded, mask)).abs().max() < (enc(mel) - enc(padded)).abs().max()
+        torch.testing.assert_close(enc(mel, mask), enc(padded, mask))  # padding content is ignored
+        assert not torch.allclose(enc(mel), enc(padded))
 
 
 def test_seeded_sampling_repeats_and_guidance_matters():
     pipe = tiny_pipeline()
-    with torch.no_grad():
-        torch.nn.init.normal_(pipe.unet.conv_out.weight, std=0.05)
+    wake(pipe.unet)
     a = pipe.generate("angry", seconds=0.5, steps=4, generator=mel_seed(3), vocode=False)
     b = pipe.generate("angry", seconds=0.5, steps=4, generator=mel_seed(3), vocode=False)
     c = pipe.generate("angry", seconds=0.5, steps=4, generator=mel_seed(4), vocode=False)
@@ -79,8 +86,7 @@ def test_seeded_sampling_repeats_and_guidance_matters():
 
 def test_enhance_keeps_length_and_strength_controls_change(data_root):
     pipe = tiny_pipeline()
-    with torch.no_grad():
-        torch.nn.init.normal_(pipe.unet.conv_out.weight, std=0.05)
+    wake(pipe.unet)
     from emodiff.audio import load_audio, mel_spectrogram
 
     mel = mel_spectrogram(load_audio(EMODB_CLIP).samples)

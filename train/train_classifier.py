@@ -59,6 +59,8 @@ def parse_args(argv=None):
     p.add_argument("--specaugment", action="store_true")
     p.add_argument("--gain-db", type=float, default=6.0)
     p.add_argument("--mixup", type=float, default=0.0)
+    p.add_argument("--generated", type=Path, help="npz of generated mels (train/augment_study.py)")
+    p.add_argument("--generated-ratio", type=float, default=0.0, help="generated:real clips")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between resume checkpoints")
     p.add_argument("--cpu", action="store_true")
@@ -102,10 +104,18 @@ def main(argv=None) -> dict:
     cfg = (ClassifierConfig.small if args.arch == "small" else ClassifierConfig.resnet50)(
         emotions=tuple(args.emotions), crop_frames=args.crop_frames)
     normalizer = MelNormalizer.fit((mels[r.path] for r in train), cfg.mel)
+    train_mels = [mels[r.path] for r in train]
     labels = [cfg.emotions.index(r.emotion) for r in train]
-    dataset = CropDataset([mels[r.path] for r in train], labels, cfg.crop_frames, normalizer, args.seed)
-    sampler = EpochSampler(len(train), args.seed,
-                           None if args.no_balance else balance_weights(train, labels))
+    corpora = [r.corpus for r in train]
+    if args.generated and args.generated_ratio > 0:
+        gen_mels, gen_labels, gen_corpora = load_generated(args.generated, round(args.generated_ratio * len(train)),
+                                                           cfg.emotions)
+        train_mels, labels, corpora = train_mels + gen_mels, labels + gen_labels, corpora + gen_corpora
+    dataset = CropDataset(train_mels, labels, cfg.crop_frames, normalizer, args.seed)
+    # As many draws per epoch as there are real clips: conditions with and without generated
+    # data get the same compute, so a difference comes from the data, not from more steps.
+    sampler = EpochSampler(len(train_mels), args.seed,
+                           None if args.no_balance else balance_weights(corpora, labels), len(train))
     loader = torch.utils.data.DataLoader(dataset, args.batch_size, sampler=sampler, drop_last=True)
     model = ResNetSER(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -181,6 +191,15 @@ def main(argv=None) -> dict:
             break
     acc.wait_for_everyone()
     return finish(args, train, val, test, mels) if acc.is_main_process else {}
+
+
+def load_generated(path: Path, n: int, emotions) -> tuple[list, list, list]:
+    """The first n generated mels of an augmentation set (its order is balanced)."""
+    data = np.load(path)
+    if n > len(data["mels"]):
+        raise SystemExit(f"{path} holds {len(data['mels'])} generated mels; {n} requested.")
+    mels = [m.astype(np.float32) for m in data["mels"][:n]]
+    return mels, [emotions.index(str(e)) for e in data["emotions"][:n]], [str(c) for c in data["corpora"][:n]]
 
 
 def vars_json(args) -> dict:

@@ -141,7 +141,7 @@ def main(argv=None):
 
     batcher = Batcher(train, mels, normalizer, vecs, centroids, args.crop_frames, args)
     labels = [EMOTIONS.index(r.emotion) for r in train]
-    sampler = EpochSampler(len(train), args.seed, balance_weights(train, labels))
+    sampler = EpochSampler(len(train), args.seed, balance_weights([r.corpus for r in train], labels))
     state_dir, progress_file = args.out / "state", args.out / "state" / "progress.json"
     progress = {"step": 0, "losses": []}
     if progress_file.exists():

@@ -29,9 +29,12 @@ class MelOutput:
 
 def training_scheduler() -> DDPMScheduler:
     """1000-step DDPM with the cosine schedule (better than linear for small, normalised
-    data), v-prediction so few-step solvers stay stable at high noise."""
+    data), v-prediction so few-step solvers stay stable at high noise. Timestep spacing is
+    set explicitly ("trailing": few-step solvers start at t = T - 1, from pure noise): a
+    value left at its default would differ between this object and the same config read
+    back from disk, since diffusers swaps in each solver's own default only for the former."""
     return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
-                         prediction_type="v_prediction", clip_sample=False)
+                         prediction_type="v_prediction", clip_sample=False, timestep_spacing="trailing")
 
 
 class EmotionDiffusionPipeline(DiffusionPipeline):
@@ -97,34 +100,52 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         if name not in SAMPLERS:
             raise ValueError(f"Unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}.")
         extra = {"algorithm_type": "dpmsolver++"} if name == "dpm" else {}
-        sampler = SAMPLERS[name].from_config(self.scheduler.config, **extra)
+        config = {k: v for k, v in self.scheduler.config.items() if k != "_use_default_values"}
+        sampler = SAMPLERS[name].from_config(config, **extra)
         sampler.set_timesteps(steps)
         return sampler
 
+    @torch.inference_mode()
     def style_of(self, mel: torch.Tensor) -> torch.Tensor:
         """(n_mels, T) raw log-mel -> (1, style_dim) style vector."""
         z = self.normalizer.normalize(mel)[None].to(self.device, self.unet.dtype)
         return self.unet.style_encoder(z)
 
     @torch.inference_mode()
-    def _denoise(self, x, timesteps, sampler, emotion: int, style, guidance: float, generator):
-        """The reverse process from x at timesteps[0] down to 0, with CFG on the emotion."""
-        e = torch.tensor([emotion, self.unet.null_emotion], device=self.device)
-        vec = self.unet.emotion_centroids[[emotion, emotion]] * torch.tensor([[1.0], [0.0]], device=self.device)
-        vec = vec if self.unet.config.emotion_vec_dim else None
-        style2 = None if style is None else style.expand(2, -1)
+    def _denoise(self, x, timesteps, sampler, emotions, style, guidance: float, generator):
+        """The reverse process from x (B, n_mels, T) at timesteps[0] down to 0, with
+        classifier-free guidance on the emotion: the unconditional branch keeps the style
+        and drops only the emotion, so guidance pushes toward the emotion, not away from the voice."""
+        B = x.shape[0]
+        emotions = torch.as_tensor(emotions, device=self.device).reshape(B)
+        e = torch.cat([emotions, torch.full_like(emotions, self.unet.null_emotion)])
+        vec = None
+        if self.unet.config.emotion_vec_dim:
+            cent = self.unet.emotion_centroids[emotions]
+            vec = torch.cat([cent, torch.zeros_like(cent)])
+        style2 = None if style is None else torch.cat([style, style])
         for t in self.progress_bar(timesteps):
             model_in = sampler.scale_model_input(torch.cat([x, x]), t)
-            out = self.unet(model_in, t.to(self.device), e, vec, style2)
-            cond, uncond = out.chunk(2)
-            pred = uncond + guidance * (cond - uncond)  # classifier-free guidance (Ho & Salimans 2022)
+            cond, uncond = self.unet(model_in, t.to(self.device), e, vec, style2).chunk(2)
+            pred = uncond + guidance * (cond - uncond)  # Ho & Salimans 2022
             x = sampler.step(pred, t, x, generator=generator).prev_sample
         return x
 
-    def _output(self, z, emotion: str, vocode: bool, strength=None) -> MelOutput:
-        mel = self.normalizer.denormalize(z[0].float().cpu())
-        wave = self.vocoder(mel) if vocode else None
-        return MelOutput(mel, wave, emotion, strength)
+    def generate_batch(self, emotions, seconds: float = 1.5, steps: int = 25, guidance: float = 2.0,
+                       generator: torch.Generator | None = None, references=None,
+                       sampler: str = "dpm") -> torch.Tensor:
+        """Many mels at once (data augmentation): `emotions` list of names, optional
+        `references` list of raw log-mels (one per emotion) -> (B, n_mels, T) raw log-mels."""
+        idx = [self._emotion_index(e) for e in emotions]
+        frames = self._frames(max(int(seconds * self.normalizer.mel_config.frames_per_second), 8))
+        style = None
+        if references is not None:
+            style = torch.cat([self.style_of(torch.as_tensor(r)) for r in references])
+        solver = self._sampler(sampler, steps)
+        x = torch.randn((len(idx), self.unet.config.n_mels, frames), generator=generator,
+                        dtype=self.unet.dtype).to(self.device) * solver.init_noise_sigma
+        z = self._denoise(x, solver.timesteps, solver, idx, style, guidance, generator)
+        return self.normalizer.denormalize(z.float().cpu())
 
     # ---- the two modes -----------------------------------------------------------------
     def generate(self, emotion: str, reference=None, seconds: float = 3.0, steps: int = 25,
@@ -132,14 +153,9 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
                  sampler: str = "dpm", vocode: bool = True) -> MelOutput:
         """A new mel for `emotion`, in the voice/style of `reference` (audio or raw log-mel)
         if given. `generator` makes it repeatable."""
-        idx = self._emotion_index(emotion)
-        frames = self._frames(max(int(seconds * self.normalizer.mel_config.frames_per_second), 8))
-        style = None if reference is None else self.style_of(self._as_mel(reference))
-        solver = self._sampler(sampler, steps)
-        x = torch.randn((1, self.unet.config.n_mels, frames), generator=generator,
-                        dtype=self.unet.dtype).to(self.device) * solver.init_noise_sigma
-        z = self._denoise(x, solver.timesteps, solver, idx, style, guidance, generator)
-        return self._output(z, emotion, vocode)
+        references = None if reference is None else [self._as_mel(reference)]
+        mel = self.generate_batch([emotion], seconds, steps, guidance, generator, references, sampler)[0]
+        return MelOutput(mel, self.vocoder(mel) if vocode else None, emotion)
 
     def enhance(self, source, target_emotion: str | None = None, strength: float = 0.5,
                 steps: int = 25, guidance: float = 2.0, generator: torch.Generator | None = None,
@@ -168,9 +184,9 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
             solver.set_begin_index(steps - n_run)
         noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(self.device)
         x = solver.add_noise(z0, noise, timesteps[:1])
-        z = self._denoise(x, timesteps, solver, idx, self.style_of(mel), guidance, generator)
-        out = self._output(z[..., :T], target_emotion, vocode, strength)
-        return out
+        z = self._denoise(x, timesteps, solver, [idx], self.style_of(mel), guidance, generator)
+        mel = self.normalizer.denormalize(z[0, :, :T].float().cpu())
+        return MelOutput(mel, self.vocoder(mel) if vocode else None, target_emotion, strength)
 
     __call__ = generate
 

@@ -16,16 +16,20 @@ class MelStyleEncoder(nn.Module):
 
     def __init__(self, n_mels: int = 80, style_dim: int = 128, hidden: int = 128, heads: int = 2):
         super().__init__()
-        self.convs = nn.Sequential(
-            nn.Conv1d(n_mels, hidden, 5, padding=2), nn.GroupNorm(8, hidden), nn.SiLU(),
-            nn.Conv1d(hidden, hidden, 5, padding=2), nn.GroupNorm(8, hidden), nn.SiLU())
+        self.convs = nn.ModuleList([nn.Conv1d(n_mels, hidden, 5, padding=2),
+                                    nn.Conv1d(hidden, hidden, 5, padding=2)])
+        self.norms = nn.ModuleList([nn.GroupNorm(8, hidden), nn.GroupNorm(8, hidden)])
         self.attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
         self.query = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
         self.pool = nn.MultiheadAttention(hidden, heads, batch_first=True)
         self.out = nn.Linear(hidden, style_dim)
 
     def forward(self, mel: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.convs(mel).transpose(1, 2)  # (B, T, hidden)
+        keep = torch.ones_like(mel[:, :1]) if mask is None else mask[:, None].to(mel.dtype)  # (B, 1, T)
+        h = mel * keep
+        for conv, norm in zip(self.convs, self.norms):
+            h = F.silu(norm(conv(h))) * keep  # zero padded frames so their content never leaks in
+        h = h.transpose(1, 2)  # (B, T, hidden)
         pad = None if mask is None else ~mask.bool()  # True where padded
         h = h + self.attn(h, h, h, key_padding_mask=pad, need_weights=False)[0]
         pooled = self.pool(self.query.expand(len(h), -1, -1), h, h, key_padding_mask=pad,
