@@ -89,3 +89,39 @@ class CropDataset(Dataset):
 def save_json(obj, path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(obj, indent=1))
+
+
+class ResumeState:
+    """Resume state kept apart from the shipped weights (as hifi-gan separates them):
+    accelerate's state (model, optimizer, scheduler, RNG) plus a JSON of counters and history.
+    `data` is that JSON; it is loaded back when the folder holds a previous run."""
+
+    def __init__(self, acc, folder, initial: dict):
+        self.acc, self.folder = acc, Path(folder)
+        self.file = self.folder / "progress.json"
+        self.data = dict(initial)
+        self.resumed = self.file.exists()
+        if self.resumed:
+            acc.load_state(str(self.folder))
+            self.data = json.loads(self.file.read_text())
+
+    def save(self) -> None:
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            self.acc.save_state(str(self.folder))
+            save_json(self.data, self.file)
+
+
+def add_common_args(p) -> None:
+    """Flags every training script shares: output, data, speaker fold, seed, device."""
+    from .data import DEFAULT_CACHE, DEFAULT_DATA_ROOT
+
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--corpora", nargs="+", default=["emodb", "ravdess"])
+    p.add_argument("--n-folds", type=int, default=5)
+    p.add_argument("--fold", type=int, default=0, help="speaker group held out for testing")
+    p.add_argument("--no-test", action="store_true", help="train on every speaker (shipping)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cpu", action="store_true", help="stay on the CPU even when a GPU is present")

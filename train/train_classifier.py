@@ -23,28 +23,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.audio import MelNormalizer  # noqa: E402
 from emodiff.augment import AugmentConfig, augment_batch  # noqa: E402
 from emodiff.classifier import ClassifierConfig, EmotionClassifier, ResNetSER, evaluate  # noqa: E402
-from emodiff.data import (ALL_EMOTIONS, DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS,  # noqa: E402
+from emodiff.data import (ALL_EMOTIONS, EMOTIONS,  # noqa: E402
                           FeatureCache, index_corpora, random_split, speaker_groups,
-                          speaker_kfold, speakers, split_by_speakers, trim_silence)
-from emodiff.training import (CropDataset, EpochSampler, balance_weights, make_accelerator,  # noqa: E402
-                              save_json, set_seed)
+                          speakers, split_by_speakers, trim_silence)
+from emodiff.training import (add_common_args, balance_weights, CropDataset, EpochSampler, make_accelerator,  # noqa: E402
+                              ResumeState, save_json, set_seed)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    p.add_argument("--corpora", nargs="+", default=["emodb", "ravdess"])
+    add_common_args(p)
     p.add_argument("--emotions", nargs="+", default=list(EMOTIONS), choices=ALL_EMOTIONS)
     p.add_argument("--arch", choices=["resnet50", "small"], default="resnet50")
     p.add_argument("--crop-frames", type=int, default=160)
     # test split: one fold of a speaker k-fold, the paper's random split, or none
     p.add_argument("--protocol", choices=["speaker", "random"], default="speaker")
-    p.add_argument("--n-folds", type=int, default=5)
-    p.add_argument("--fold", type=int, default=0)
     p.add_argument("--test-speakers", nargs="*", help="explicit test speakers, e.g. emodb_03")
-    p.add_argument("--no-test", action="store_true", help="train on every speaker (shipping)")
     p.add_argument("--val-speakers", type=int, default=3,
                    help="training speakers held out for early stopping (0: none, fixed epochs)")
     # optimisation
@@ -61,9 +55,7 @@ def parse_args(argv=None):
     p.add_argument("--mixup", type=float, default=0.0)
     p.add_argument("--generated", type=Path, help="npz of generated mels (train/augment_study.py)")
     p.add_argument("--generated-ratio", type=float, default=0.0, help="generated:real clips")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between resume checkpoints")
-    p.add_argument("--cpu", action="store_true")
     p.add_argument("--max-steps", type=int, default=0,
                    help="save and stop after this many steps, as if killed (tests)")
     return p.parse_args(argv)
@@ -125,20 +117,11 @@ def main(argv=None) -> dict:
     model, opt, loader, sched = acc.prepare(model, opt, loader, sched)
     aug = AugmentConfig(specaugment=args.specaugment, gain_db=args.gain_db, mixup=args.mixup)
 
-    state_dir, progress_file = args.out / "state", args.out / "state" / "progress.json"
-    progress = {"epoch": 0, "step": 0, "best": -1.0, "bad_epochs": 0, "history": []}
-    if progress_file.exists():
-        import json
-
-        acc.load_state(str(state_dir))
-        progress = json.loads(progress_file.read_text())
+    state = ResumeState(acc, args.out / "state", {"epoch": 0, "step": 0, "best": -1.0, "bad_epochs": 0,
+                                                  "history": []})
+    progress, save_state = state.data, state.save
+    if state.resumed:
         acc.print(f"resumed at epoch {progress['epoch']}, step {progress['step']}")
-
-    def save_state():
-        acc.wait_for_everyone()
-        if acc.is_main_process:
-            acc.save_state(str(state_dir))
-            save_json(progress, progress_file)
 
     def classifier() -> EmotionClassifier:
         return EmotionClassifier(cfg, normalizer, acc.unwrap_model(model),

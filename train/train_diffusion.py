@@ -14,7 +14,6 @@ OUT/state/ holds the resume state. Re-running the same command resumes.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,23 +24,18 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.audio import MelNormalizer  # noqa: E402
-from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, FeatureCache,  # noqa: E402
+from emodiff.data import (EMOTIONS, FeatureCache,  # noqa: E402
                           index_corpora, random_crop, speaker_groups, speakers, split_by_speakers,
                           trim_silence)
 from emodiff.diffusion import EmotionDiffusionPipeline, MelDenoiser, training_scheduler  # noqa: E402
-from emodiff.training import EpochSampler, balance_weights, make_accelerator, save_json, set_seed  # noqa: E402
+from emodiff.training import (add_common_args, balance_weights, EpochSampler, make_accelerator, ResumeState,  # noqa: E402
+                              save_json, set_seed)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    p.add_argument("--corpora", nargs="+", default=["emodb", "ravdess"])
+    add_common_args(p)
     p.add_argument("--classifier", type=Path, help="classifier folder for emotion embeddings")
-    p.add_argument("--n-folds", type=int, default=5)
-    p.add_argument("--fold", type=int, default=0, help="speaker group held out for evaluation")
-    p.add_argument("--no-test", action="store_true", help="train on every speaker (shipping)")
     p.add_argument("--channels", type=int, nargs="+", default=[96, 192, 384])
     p.add_argument("--blocks-per-level", type=int, default=2)
     p.add_argument("--crop-frames", type=int, default=128)
@@ -55,8 +49,6 @@ def parse_args(argv=None):
                    help="share conditioned on the clip's own classifier embedding (else its class centroid)")
     p.add_argument("--sample-every", type=int, default=1000)
     p.add_argument("--checkpoint-every", type=int, default=250)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cpu", action="store_true")
     p.add_argument("--max-steps", type=int, default=0, help="save and stop here, as if killed (tests)")
     return p.parse_args(argv)
 
@@ -142,18 +134,10 @@ def main(argv=None):
     batcher = Batcher(train, mels, normalizer, vecs, centroids, args.crop_frames, args)
     labels = [EMOTIONS.index(r.emotion) for r in train]
     sampler = EpochSampler(len(train), args.seed, balance_weights([r.corpus for r in train], labels))
-    state_dir, progress_file = args.out / "state", args.out / "state" / "progress.json"
-    progress = {"step": 0, "losses": []}
-    if progress_file.exists():
-        acc.load_state(str(state_dir))
-        progress = json.loads(progress_file.read_text())
+    state = ResumeState(acc, args.out / "state", {"step": 0, "losses": []})
+    progress, save_state = state.data, state.save
+    if state.resumed:
         acc.print(f"resumed at step {progress['step']}")
-
-    def save_state():
-        acc.wait_for_everyone()
-        if acc.is_main_process:
-            acc.save_state(str(state_dir))
-            save_json(progress, progress_file)
 
     per_rank = args.batch_size // acc.num_processes
     bar = tqdm(total=args.steps, initial=progress["step"], disable=not acc.is_main_process)

@@ -1,0 +1,224 @@
+"""Load and crash test of the running app on loopback: concurrent annotators, kill -9, restart.
+
+    python bench/load_test.py [--annotators 20] [--answers 50] [--classify 20]
+
+Starts `app.py` as a real server process (tiny models from the test suite unless
+--checkpoints is given), then:
+1. N annotators answer M clips each at the same time through gradio_client -> rows counted;
+2. the same again, with the server killed by SIGKILL mid-run, then restarted: SQLite
+   integrity, no partial rows, every acknowledged answer present;
+3. K simultaneous classify requests: peak resident memory of the server.
+Prints a table. The test suite runs a reduced size of the same functions.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(checkpoints: Path, study_dir: Path, token: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "EMODIFF_CHECKPOINTS": str(checkpoints), "EMODIFF_STUDY_DIR": str(study_dir),
+           "EMODIFF_ADMIN_TOKEN": token, "GRADIO_SERVER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("the app exited during start-up")
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the app did not start within 60 s")
+
+
+@contextlib.contextmanager
+def serving(checkpoints: Path, study_dir: Path, token: str = "t"):
+    """A running app for the block; yields (process, url); SIGKILLs it on exit if still up."""
+    port = free_port()
+    proc = start_server(checkpoints, study_dir, token, port)
+    try:
+        yield proc, f"http://127.0.0.1:{port}/"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def make_study(study_dir: Path, n_clips: int) -> None:
+    import numpy as np
+
+    from emodiff.audio import save_audio
+    from emodiff.study import Study
+
+    study = Study(study_dir)
+    t = np.arange(int(0.4 * 22050)) / 22050
+    for i in range(n_clips):
+        save_audio(study.folder / f"c{i:03d}.wav", 0.3 * np.sin(2 * np.pi * (150 + 5 * i) * t))
+        study.add_clip(f"c{i:03d}", f"c{i:03d}.wav", ["real", "enhanced", "generated"][i % 3], "angry")
+
+
+def annotate(url: str, annotators: int, answers: int, acknowledged: list, errors: list,
+             stop: threading.Event | None = None) -> None:
+    """Each annotator in its own thread: start, then submit `answers` answers in order."""
+    from gradio_client import Client
+
+    def one(k: int) -> None:
+        name = f"annotator_{k:02d}"
+        try:
+            client = Client(url, verbose=False)
+            clip, _, _ = client.predict(name, api_name="/study_next")
+            for j in range(answers):
+                if stop is not None and stop.is_set():
+                    return
+                nxt, *_ = client.predict(name, clip, "angry", 1 + j % 5, f"answer {j}", api_name="/study_submit")
+                acknowledged.append((name, clip))
+                clip = nxt
+        except Exception as e:  # a killed server ends the run; anything else is reported
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(annotators)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def check_db(study_dir: Path) -> tuple[str, int, int]:
+    """(integrity_check result, rows, rows with missing fields)."""
+    db = sqlite3.connect(study_dir / "study.sqlite")
+    ok = db.execute("PRAGMA integrity_check").fetchone()[0]
+    rows = db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+    partial = db.execute("SELECT COUNT(*) FROM answers WHERE emotion IS NULL OR mos IS NULL OR "
+                         "created IS NULL OR clip IS NULL").fetchone()[0]
+    db.close()
+    return ok, rows, partial
+
+
+def stored(study_dir: Path) -> set:
+    db = sqlite3.connect(study_dir / "study.sqlite")
+    out = set(db.execute("SELECT annotator, clip FROM answers"))
+    db.close()
+    return out
+
+
+def tiny_checkpoints(folder: Path) -> Path:
+    sys.path.insert(0, str(ROOT))
+    from tests.test_classifier import tiny_classifier
+    from tests.test_diffusion import tiny_pipeline
+
+    tiny_classifier().save_pretrained(folder / "classifier")
+    tiny_pipeline(vec_dim=0).save_pretrained(folder / "diffusion")
+    return folder
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def concurrent_classify(url: str, n: int, clip: Path, pid: int) -> tuple[float, float, int]:
+    """n simultaneous classify requests -> (RSS before MB, peak RSS MB, failures)."""
+    from gradio_client import Client, handle_file
+
+    before, peak, failures = rss_mb(pid), [rss_mb(pid)], []
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak.append(rss_mb(pid))
+            time.sleep(0.05)
+
+    def one():
+        try:
+            Client(url, verbose=False).predict(handle_file(str(clip)), api_name="/classify")
+        except Exception as e:
+            failures.append(repr(e))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    watcher.join()
+    return before, max(peak), len(failures)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--annotators", type=int, default=20)
+    p.add_argument("--answers", type=int, default=50)
+    p.add_argument("--classify", type=int, default=20)
+    p.add_argument("--checkpoints", type=Path, help="default: tiny test models")
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    ckpt = args.checkpoints or tiny_checkpoints(tmp / "ckpt")
+    rows_out = []
+
+    study = tmp / "study"
+    make_study(study, args.answers)
+    port = free_port()
+    server = start_server(ckpt, study, "t", port)
+    url = f"http://127.0.0.1:{port}/"
+    acked, errors = [], []
+    start = time.perf_counter()
+    annotate(url, args.annotators, args.answers, acked, errors)
+    elapsed = time.perf_counter() - start
+    ok, rows, partial = check_db(study)
+    rows_out.append(("concurrent annotators", f"{args.annotators} x {args.answers}: {rows} rows "
+                     f"(expected {args.annotators * args.answers}), {len(errors)} errors, "
+                     f"{len(acked) / elapsed:.0f} answers/s, integrity {ok}"))
+    before, peak, failures = concurrent_classify(url, args.classify, ROOT / "examples" / "ravdess_angry_actor12.wav",
+                                                 server.pid)
+    rows_out.append((f"{args.classify} simultaneous classify", f"server RSS {before:.0f} MB -> peak {peak:.0f} MB, "
+                     f"{failures} failures"))
+    server.kill()
+    server.wait()
+
+    study2 = tmp / "study_kill"
+    make_study(study2, args.answers)
+    port = free_port()
+    server = start_server(ckpt, study2, "t", port)
+    acked, errors = [], []
+    writer = threading.Thread(target=annotate, args=(f"http://127.0.0.1:{port}/", args.annotators, args.answers,
+                                                     acked, errors))
+    writer.start()
+    time.sleep(3)
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait()
+    writer.join()
+    server = start_server(ckpt, study2, "t", free_port())
+    ok, rows, partial = check_db(study2)
+    missing = set(acked) - stored(study2)
+    server.kill()
+    rows_out.append(("kill -9 mid-run, restart", f"{len(acked)} acknowledged, {rows} rows stored, "
+                     f"{len(missing)} acknowledged missing, {partial} partial rows, integrity {ok}"))
+    print("| scenario | result |\n|---|---|")
+    for name, result in rows_out:
+        print(f"| {name} | {result} |")
+
+
+if __name__ == "__main__":
+    main()
