@@ -27,7 +27,8 @@ def test_concurrent_annotators_lose_nothing(ckpt, tmp_path):
     with load_test.serving(ckpt, study) as (_, url):
         load_test.annotate(url, 6, 10, acked, errors)
     ok, rows, partial = load_test.check_db(study)
-    assert errors == [] and ok == "ok" and partial == 0
+    assert errors == [], errors
+    assert ok == "ok" and partial == 0
     assert rows == 60 == len(acked) == len(set(acked))
 
 
@@ -44,7 +45,7 @@ def test_kill_9_mid_run_keeps_every_acknowledged_answer(ckpt, tmp_path):
         os.kill(server.pid, signal.SIGKILL)
         server.wait()
         writer.join()
-    assert 10 <= len(acked) < 160  # killed mid-run
+    assert 10 <= len(acked) < 160, (len(acked), errors)  # killed mid-run
     with load_test.serving(ckpt, study):
         pass  # the restarted server opens the database cleanly
     ok, rows, partial = load_test.check_db(study)
