@@ -55,7 +55,7 @@ def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: f
     for s in tqdm(range(0, n, batch), desc="generating"):
         chunk = sources[s:s + batch]
         refs = [torch.from_numpy(mels[r.path]) for r in chunk]
-        out.append(pipe.generate_batch([r.emotion for r in chunk], frames / 86.13, steps, guidance, gen, refs)
+        out.append(pipe.generate_batch([r.emotion for r in chunk], frames, steps, guidance, gen, refs)
                    .numpy().astype(np.float16))
     np.savez_compressed(path, mels=np.concatenate(out), emotions=np.array([r.emotion for r in sources]),
                         corpora=np.array([r.corpus for r in sources]), steps=steps, guidance=guidance)

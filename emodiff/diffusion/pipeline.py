@@ -131,13 +131,14 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
             x = sampler.step(pred, t, x, generator=generator).prev_sample
         return x
 
-    def generate_batch(self, emotions, seconds: float = 1.5, steps: int = 25, guidance: float = 2.0,
+    def generate_batch(self, emotions, frames: int = 128, steps: int = 25, guidance: float = 2.0,
                        generator: torch.Generator | None = None, references=None,
                        sampler: str = "dpm") -> torch.Tensor:
         """Many mels at once (data augmentation): `emotions` list of names, optional
-        `references` list of raw log-mels (one per emotion) -> (B, n_mels, T) raw log-mels."""
+        `references` list of raw log-mels (one per emotion) -> (B, n_mels, frames') raw
+        log-mels, frames' = `frames` rounded up to what the UNet needs."""
         idx = [self._emotion_index(e) for e in emotions]
-        frames = self._frames(max(int(seconds * self.normalizer.mel_config.frames_per_second), 8))
+        frames = self._frames(max(frames, 8))
         style = None
         if references is not None:
             style = torch.cat([self.style_of(torch.as_tensor(r)) for r in references])
@@ -154,7 +155,8 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         """A new mel for `emotion`, in the voice/style of `reference` (audio or raw log-mel)
         if given. `generator` makes it repeatable."""
         references = None if reference is None else [self._as_mel(reference)]
-        mel = self.generate_batch([emotion], seconds, steps, guidance, generator, references, sampler)[0]
+        frames = int(round(seconds * self.normalizer.mel_config.frames_per_second))
+        mel = self.generate_batch([emotion], frames, steps, guidance, generator, references, sampler)[0]
         return MelOutput(mel, self.vocoder(mel) if vocode else None, emotion)
 
     def enhance(self, source, target_emotion: str | None = None, strength: float = 0.5,

@@ -1,0 +1,67 @@
+"""Screenshots of every tab of the running app, for the README.
+
+    python docs/make_screenshots.py   # needs Debian's chromium and the shipped checkpoints
+
+Starts app.py on loopback, drives each tab in headless Chromium (Playwright) and writes
+docs/<tab>.png.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+import load_test  # noqa: E402
+
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+CLIP = ROOT / "examples" / "ravdess_angry_actor12.wav"
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    study = Path(tempfile.mkdtemp()) / "study"
+    load_test.make_study(study, 6)
+    with load_test.serving(ROOT / "checkpoints", study) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        page.goto(url)
+
+        def shot(name: str) -> None:
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(ROOT / "docs" / f"{name}.png"), full_page=True)
+
+        page.locator("input[type=file]").first.set_input_files(str(CLIP))
+        page.get_by_role("button", name="Recognise").click()
+        page.get_by_test_id("label-output-value").first.wait_for(timeout=120_000)
+        shot("recognise")
+
+        page.get_by_role("tab", name="Enhance").click()
+        page.locator("input[type=file]").nth(1).set_input_files(str(CLIP))
+        page.get_by_role("button", name="Enhance", exact=True).click()
+        page.get_by_text("confidences after").wait_for(timeout=120_000)
+        page.wait_for_timeout(15_000)
+        shot("enhance")
+
+        page.get_by_role("tab", name="Generate").click()
+        page.get_by_role("button", name="Generate", exact=True).click()
+        page.wait_for_timeout(20_000)
+        shot("generate")
+
+        page.get_by_role("tab", name="Listening test").click()
+        page.get_by_label("annotator ID").fill("demo_annotator")
+        page.get_by_role("button", name="Start / continue").click()
+        page.wait_for_timeout(3_000)
+        shot("listening_test")
+
+        page.get_by_role("tab", name="About").click()
+        shot("about")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from emodiff.data import index_corpora
+
+from .test_diffusion import tiny_pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+import augment_study  # noqa: E402
+import train_classifier  # noqa: E402
+
+
+def test_generated_set_follows_training_clips(data_root, tmp_path):
+    train = index_corpora(data_root, corpora=["emodb"])[:5]
+    mels = {r.path: np.full((80, 50), -5.0, np.float32) for r in train}
+    path = tmp_path / "gen.npz"
+    augment_study.generate_set(tiny_pipeline(), train, mels, 7, 32, 2, 2.0, path, batch=3)
+    data = np.load(path)
+    assert data["mels"].shape == (7, 80, 32) and data["mels"].dtype == np.float16
+    # Round-robin over the (shuffled) training clips: every clip's emotion appears.
+    assert sorted(set(data["emotions"])) == sorted({r.emotion for r in train})
+    assert set(data["corpora"]) == {"emodb"}
+    mels_, labels, corpora = train_classifier.load_generated(path, 4, ("neutral", "happy", "sad", "angry",
+                                                                       "fear", "disgust"))
+    assert len(mels_) == len(labels) == len(corpora) == 4 and mels_[0].dtype == np.float32
+
+
+def test_paired_bootstrap():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 6, 300)
+    a = rng.random(300) < 0.6
+    diff, lo, hi = augment_study.paired_bootstrap(a.astype(float), a.astype(float), y, n=200)
+    assert diff == 0 and lo == 0 and hi == 0
+    better = np.ones(300)
+    diff, lo, hi = augment_study.paired_bootstrap(better, a.astype(float), y, n=200)
+    assert diff > 0.3 and lo > 0.3 and hi >= diff
