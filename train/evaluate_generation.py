@@ -55,14 +55,16 @@ def main(argv=None) -> dict:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--n-folds", type=int, default=5)
     p.add_argument("--fold", type=int, default=0)
-    p.add_argument("--n", type=int, default=20, help="generated clips per emotion")
-    p.add_argument("--steps", type=int, nargs="+", default=[25])
+    p.add_argument("--n", type=int, default=20, help="generated clips per emotion (DPM-Solver++)")
+    p.add_argument("--steps", type=int, nargs="+", default=[25, 10, 50], help="DPM-Solver++ steps")
+    p.add_argument("--ddpm-n", type=int, default=3, help="clips per emotion with 1000-step DDPM (0: skip)")
     p.add_argument("--guidance", type=float, default=2.0)
     p.add_argument("--seconds", type=float, default=2.5)
     p.add_argument("--n-enhance", type=int, default=24, help="unseen-speaker clips to enhance")
     p.add_argument("--strengths", type=float, nargs="+", default=[0.1, 0.3, 0.5, 0.7, 0.9])
     p.add_argument("--out", type=Path, default=Path("results/generation.json"))
     args = p.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
 
     pipe = load_pipeline(args.pipeline)
     judge = EmotionClassifier.from_pretrained(args.judge)
@@ -93,25 +95,33 @@ def main(argv=None) -> dict:
     y = np.array([EMOTIONS.index(r.emotion) for r in test_recs])
     results["real_test_judge_ua"] = float(np.mean([np.mean(probs[y == k].argmax(1) == k) for k in range(6)]))
 
-    for steps in args.steps:
-        fake, per_emotion, start = {}, {}, time.perf_counter()
-        for k, emotion in enumerate(EMOTIONS):
-            fake[emotion] = [pipe.generate(emotion, seconds=args.seconds, steps=steps, guidance=args.guidance,
-                                           generator=mel_seed(1000 * k + i), vocode=False).mel.numpy()
-                             for i in tqdm(range(args.n), desc=f"{emotion} ({steps} steps)")]
-            pred = clip_probabilities(judge, fake[emotion]).argmax(1)
-            per_emotion[emotion] = float(np.mean(pred == k))
-        seconds_per_clip = (time.perf_counter() - start) / (6 * args.n)
-        gen_emb = embed([m for e in EMOTIONS for m in fake[e]])
-        results["generation"][str(steps)] = {
+    frames = int(round(args.seconds * judge.cfg.mel.frames_per_second))
+    runs = [("dpm", steps, args.n) for steps in args.steps]
+    if args.ddpm_n:
+        runs.append(("ddpm", 1000, args.ddpm_n))
+    for sampler, steps, n in runs:
+        start = time.perf_counter()
+        emotions = [e for e in EMOTIONS for _ in range(n)]
+        fake = np.concatenate([pipe.generate_batch(emotions[b:b + 60], frames, steps, args.guidance,
+                                                   mel_seed(b), sampler=sampler).numpy()
+                               for b in tqdm(range(0, len(emotions), 60), desc=f"{sampler} {steps} steps")])
+        seconds_per_clip = (time.perf_counter() - start) / len(emotions)
+        pred = clip_probabilities(judge, list(fake)).argmax(1)
+        target = np.repeat(np.arange(6), n)
+        per_emotion = {e: float(np.mean(pred[target == k] == k)) for k, e in enumerate(EMOTIONS)}
+        gen_emb = embed(list(fake))
+        results["generation"][f"{sampler}-{steps}"] = {
+            "sampler": sampler, "steps": steps, "n_per_emotion": n,
             "target_recognised": per_emotion, "target_recognised_mean": float(np.mean(list(per_emotion.values()))),
-            "fd_generated_vs_real_test": frechet(pca(gen_emb), pca(real_test)),
-            "diversity_generated": float(np.mean([pairwise(pca(gen_emb[k * args.n:(k + 1) * args.n]))
-                                                  for k in range(6)])),
+            "fd_generated_vs_real_test": frechet(pca(gen_emb), pca(real_test)) if n >= 10 else None,
+            "diversity_generated": float(np.mean([pairwise(pca(gen_emb[target == k])) for k in range(6)]))
+            if n >= 2 else None,
             "diversity_real_test": float(np.mean([pairwise(pca(real_test[y == k])) for k in range(6)])),
-            "seconds_per_clip_no_vocoder": seconds_per_clip}
-        print(steps, "steps:", {k: round(v, 3) if isinstance(v, float) else v
-                                for k, v in results["generation"][str(steps)].items() if k != "target_recognised"})
+            "seconds_per_clip_batched_no_vocoder": seconds_per_clip}
+        print(sampler, steps, "steps:", {k: round(v, 3) if isinstance(v, float) else v for k, v in
+                                         results["generation"][f"{sampler}-{steps}"].items() if k != "target_recognised"})
+        if sampler == "dpm" and steps == args.steps[0]:
+            plot_grid(fake, n, test_mels, test_recs, args.out.with_name(args.out.stem + "_grid.png"))
 
     results["enhancement"] = enhancement(pipe, judge, test_mels, test_recs, args)
     save_json(results, args.out)
@@ -136,6 +146,15 @@ def enhancement(pipe, judge, test_mels, test_recs, args) -> dict:
             out[str(s)]["p_target_after"].append(float(judge.mel_probabilities(res.mel)[target]))
             out[str(s)]["mel_l1"].append(mel_l1(res.mel, mel))
     return {s: {k: float(np.mean(v)) for k, v in d.items()} for s, d in out.items()}
+
+
+def plot_grid(fake, n: int, test_mels, test_recs, path: Path) -> None:
+    """Real unseen-speaker mels (top) and generated ones (bottom), one column per emotion."""
+    from emodiff.plotting import plot_mel_grid
+
+    real = [next(m for m, r in zip(test_mels, test_recs) if r.emotion == e)[:, :fake.shape[-1]] for e in EMOTIONS]
+    plot_mel_grid([real, [fake[k * n] for k in range(6)]], ["real (unseen speaker)", "generated"],
+                  list(EMOTIONS)).savefig(path, dpi=100)
 
 
 def plot_enhancement(enh: dict, path: Path) -> None:
