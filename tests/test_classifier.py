@@ -89,21 +89,32 @@ def test_metrics_ua_wa():
     assert r["confusion_matrix"] == [[2, 1], [0, 1]] and r["per_class"]["b"]["precision"] == 0.5
 
 
-def test_tiny_training_run_overfits_and_resumes(data_root, tmp_path):
-    """Two EmoDB speakers, a tiny net: the loss falls, a re-run resumes, metrics are written."""
-    base = [sys.executable, str(ROOT / "train" / "train_classifier.py"), "--arch", "small",
-            "--corpora", "emodb", "--test-speakers", "emodb_03", "--val-speakers", "0",
-            "--crop-frames", "64", "--batch-size", "16", "--lr", "3e-3", "--gain-db", "0",
-            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"), "--cpu"]
-    subprocess.run(base + ["--epochs", "6", "--max-steps", "6"], check=True, capture_output=True)
-    progress = json.loads((tmp_path / "run" / "state" / "progress.json").read_text())
-    assert progress["step"] == 6
-    run = subprocess.run(base + ["--epochs", "6"], check=True, capture_output=True, text=True)
-    assert "resumed at epoch 0, step 6" in run.stdout
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+def test_tiny_training_run_overfits_and_resumes_exactly(data_root, tmp_path):
+    """Two EmoDB speakers held out, a tiny net: the loss falls; a run killed mid-epoch and
+    resumed ends with exactly the weights of an uninterrupted run."""
+    from safetensors.torch import load_file
+
+    def run(out, *extra):
+        cmd = [sys.executable, str(ROOT / "train" / "train_classifier.py"), "--arch", "small",
+               "--corpora", "emodb", "--test-speakers", "emodb_03", "--val-speakers", "0",
+               "--crop-frames", "64", "--batch-size", "16", "--lr", "3e-3", "--epochs", "4",
+               "--specaugment", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / out), "--cpu"]
+        return subprocess.run(cmd + list(extra), check=True, capture_output=True, text=True)
+
+    run("straight")
+    run("killed", "--max-steps", "25")  # epoch 1 of 4, mid-epoch
+    progress = json.loads((tmp_path / "killed" / "state" / "progress.json").read_text())
+    assert progress["step"] == 25 and progress["epoch"] == 1
+    assert "resumed at epoch 1, step 25" in run("killed").stdout
+    a = load_file(str(tmp_path / "straight" / "best" / "model.safetensors"))
+    b = load_file(str(tmp_path / "killed" / "best" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    metrics = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
     losses = [h["train_loss"] for h in metrics["history"]]
-    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    assert losses[2:] == [h["train_loss"] for h in resumed["history"]][2:]  # epoch 1 was split
     assert metrics["test_speakers"] == ["emodb_03"] and "emodb_03" not in metrics["train_speakers"]
     assert set(metrics["test"]["emodb"]) >= {"ua", "wa", "macro_f1", "per_class", "confusion_matrix"}
-    assert (tmp_path / "run" / "confusion_emodb.png").exists()
-    assert (tmp_path / "run" / "curves.png").exists()
+    assert (tmp_path / "straight" / "confusion_emodb.png").exists()
+    assert (tmp_path / "straight" / "curves.png").exists()

@@ -130,14 +130,21 @@ def main(argv=None) -> dict:
     n_classes = len(cfg.emotions)
     while progress["epoch"] < args.epochs:
         epoch = progress["epoch"]
-        sampler.set_epoch(epoch), dataset.set_epoch(epoch)
+        dataset.set_epoch(epoch)
         done = progress["step"] - epoch * steps_per_epoch  # batches of this epoch already seen
         batches = acc.skip_first_batches(loader, done) if done else loader
+        # Accelerate's loaders re-set the sampler's epoch from their own iteration count when
+        # iterated; set it on the loader so a resumed run (a fresh loader) draws the same order.
+        batches.set_epoch(epoch)
         model.train()
         losses = []
         for mel, mask, y in tqdm(batches, desc=f"epoch {epoch}", disable=not acc.is_main_process,
                                  total=steps_per_epoch - done, leave=False):
-            gen = torch.Generator().manual_seed(args.seed * 1_000_003 + progress["step"] * 97 + acc.process_index)
+            step_seed = args.seed * 1_000_003 + progress["step"] * 97 + acc.process_index
+            # Dropout draws from the global RNG, which data-loader iterators also consume when
+            # created; reseeding per step keeps a resumed run identical to an uninterrupted one.
+            torch.manual_seed(step_seed)
+            gen = torch.Generator().manual_seed(step_seed)
             target = F.one_hot(y, n_classes).float()
             mel, target = augment_batch(mel, target, aug, normalizer.std, gen)
             logits = model(mel, mask)
