@@ -16,9 +16,9 @@ class MelStyleEncoder(nn.Module):
 
     def __init__(self, n_mels: int = 80, style_dim: int = 128, hidden: int = 128, heads: int = 2):
         super().__init__()
-        self.convs = nn.ModuleList([nn.Conv1d(n_mels, hidden, 5, padding=2),
-                                    nn.Conv1d(hidden, hidden, 5, padding=2)])
-        self.norms = nn.ModuleList([nn.GroupNorm(8, hidden), nn.GroupNorm(8, hidden)])
+        self.convs = nn.Sequential(
+            nn.Conv1d(n_mels, hidden, 5, padding=2), nn.GroupNorm(8, hidden), nn.SiLU(),
+            nn.Conv1d(hidden, hidden, 5, padding=2), nn.GroupNorm(8, hidden), nn.SiLU())
         self.attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
         self.query = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
         self.pool = nn.MultiheadAttention(hidden, heads, batch_first=True)
@@ -27,8 +27,8 @@ class MelStyleEncoder(nn.Module):
     def forward(self, mel: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         keep = torch.ones_like(mel[:, :1]) if mask is None else mask[:, None].to(mel.dtype)  # (B, 1, T)
         h = mel * keep
-        for conv, norm in zip(self.convs, self.norms):
-            h = F.silu(norm(conv(h))) * keep  # zero padded frames so their content never leaks in
+        for i in range(0, len(self.convs), 3):  # (conv, norm, SiLU) twice
+            h = self.convs[i + 2](self.convs[i + 1](self.convs[i](h))) * keep  # padded frames stay 0
         h = h.transpose(1, 2)  # (B, T, hidden)
         pad = None if mask is None else ~mask.bool()  # True where padded
         h = h + self.attn(h, h, h, key_padding_mask=pad, need_weights=False)[0]
