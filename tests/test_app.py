@@ -11,7 +11,7 @@ from gradio_client import Client, handle_file
 import app
 from emodiff.audio import save_audio
 
-from .conftest import EMODB_CLIP, tone
+from .conftest import EMODB_CLIP, bad_and_odd_inputs, tone
 from .test_classifier import tiny_classifier
 from .test_diffusion import tiny_pipeline
 
@@ -75,6 +75,35 @@ def test_bad_upload_is_a_readable_error_and_server_survives(served, tmp_path):
     bad.write_text("this is text, not audio")
     with pytest.raises(Exception, match="not audio we can read"):
         client.predict(handle_file(str(bad)), api_name="/classify")
+    label, _ = client.predict(handle_file(str(EMODB_CLIP)), api_name="/classify")
+    assert label["label"] in app.EMOTIONS
+
+
+CASES = bad_and_odd_inputs()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_every_odd_upload_gets_an_answer_and_the_server_stays_up(served, tmp_path, name):
+    client, *_ = served
+    data, suffix, phrase = CASES[name]
+    path = tmp_path / f"upload{suffix}"
+    path.write_bytes(data)
+    if phrase is None:
+        label, _ = client.predict(handle_file(str(path)), api_name="/classify")
+        assert label["label"] in app.EMOTIONS
+    else:
+        with pytest.raises(Exception, match=phrase):
+            client.predict(handle_file(str(path)), api_name="/classify")
+    label, _ = client.predict(handle_file(str(EMODB_CLIP)), api_name="/classify")  # next one succeeds
+    assert label["label"] in app.EMOTIONS
+
+
+def test_upload_size_limit(served, tmp_path):
+    client, *_ = served
+    big = tmp_path / "big.wav"
+    big.write_bytes(bytes(25 * 1024 * 1024))  # 25 MB > the 20 MB limit
+    with pytest.raises(Exception, match="(?i)size|large|exceed"):
+        client.predict(handle_file(str(big)), api_name="/classify")
     label, _ = client.predict(handle_file(str(EMODB_CLIP)), api_name="/classify")
     assert label["label"] in app.EMOTIONS
 

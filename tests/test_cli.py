@@ -3,7 +3,9 @@ import sys
 
 from emodiff.cli import main
 
-from .conftest import EMODB_CLIP, encode, tone
+import pytest
+
+from .conftest import EMODB_CLIP, bad_and_odd_inputs, encode, tone
 
 
 def test_index_command(data_root, capsys):
@@ -30,3 +32,19 @@ def test_bad_audio_is_a_message_not_a_traceback(tmp_path):
     short = tmp_path / "short.wav"
     short.write_bytes(encode(tone(0.1), 22050))
     assert main(["mel", str(short)]) == 2
+
+
+CASES = bad_and_odd_inputs()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_cli_answers_every_odd_input(tmp_path, capsys, name):
+    data, suffix, phrase = CASES[name]
+    path = tmp_path / f"input{suffix}"
+    path.write_bytes(data)
+    code = main(["mel", str(path), "--png", str(tmp_path / "m.png")])
+    err = capsys.readouterr().err
+    if phrase is None:
+        assert code == 0 and (tmp_path / "m.png").exists()
+    else:
+        assert code == 2 and phrase in err and "Traceback" not in err
