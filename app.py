@@ -12,6 +12,8 @@ import functools
 import hmac
 import os
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no telemetry calls
@@ -76,6 +78,17 @@ def _audio(path):
     return audio
 
 
+_DOWNLOADS = Path(tempfile.mkdtemp(prefix="emodiff_"))
+
+
+def _download_path(name: str) -> Path:
+    """A fresh file for a download; files older than an hour are removed (disk stays bounded)."""
+    for old in _DOWNLOADS.glob("*"):
+        if time.time() - old.stat().st_mtime > 3600:
+            old.unlink(missing_ok=True)
+    return _DOWNLOADS / f"{uuid.uuid4().hex[:8]}_{name}"
+
+
 def _pcm(samples):
     """float waveform -> 16-bit PCM for the browser (what gr.Audio would convert to anyway)."""
     return SR, (np.clip(samples, -1, 1) * 32767).astype(np.int16)
@@ -114,7 +127,7 @@ def generate(emotion, reference, seconds, steps, seed, progress=gr.Progress(trac
     ref = _audio(reference) if reference else None
     out = _model(pipeline).generate(emotion, reference=ref, seconds=seconds, steps=int(steps),
                                     generator=_seed(seed))
-    wav = Path(tempfile.mkdtemp()) / f"emodiff_{emotion}.wav"
+    wav = _download_path(f"emodiff_{emotion}.wav")
     sf.write(wav, out.wave.numpy(), SR, subtype="PCM_16")
     return plot_mels([out.mel.numpy()], [f"generated: {emotion}"]), _pcm(out.wave.numpy()), str(wav)
 
@@ -155,7 +168,7 @@ def study_summary(token):
 
 
 def study_export(token):
-    path = Path(tempfile.mkdtemp()) / "listening_test.csv"
+    path = _download_path("listening_test.csv")
     path.write_text(_admin(token).export_csv())
     return str(path)
 
@@ -168,7 +181,8 @@ def _examples():
 
 def build_demo() -> gr.Blocks:
     sampling = dict(minimum=5, maximum=50, step=1, value=25, label="solver steps")
-    with gr.Blocks(title="EmoDiff") as demo:
+    # delete_cache: Gradio's copies of uploads and outputs go after an hour.
+    with gr.Blocks(title="EmoDiff", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# EmoDiff\nSpeech-emotion recognition and emotion-conditioned mel diffusion "
                     "(EmoDB + RAVDESS; six emotions). Audio up to 30 s; longer clips are cropped.")
         with gr.Tab("Recognise"):
