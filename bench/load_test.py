@@ -78,19 +78,34 @@ def make_study(study_dir: Path, n_clips: int) -> None:
 
 
 def annotate(url: str, annotators: int, answers: int, acknowledged: list, errors: list,
-             stop: threading.Event | None = None) -> None:
-    """Each annotator in its own thread: start, then submit `answers` answers in order."""
+             stop: threading.Event | None = None, retried: list | None = None) -> None:
+    """Each annotator in its own thread: start, then submit `answers` answers in order.
+    A dropped connection is retried (as a browser would; answers are idempotent upserts) up
+    to 3 times and counted in `retried`; a dead server ends the run."""
     from gradio_client import Client
+
+    retried = [] if retried is None else retried
+
+    def attempt(fn):
+        for i in range(4):
+            try:
+                return fn()
+            except Exception as e:
+                if i == 3 or "Connection refused" in repr(e) or "AppError" in type(e).__name__:
+                    raise
+                retried.append(repr(e))
+                time.sleep(0.2)
 
     def one(k: int) -> None:
         name = f"annotator_{k:02d}"
         try:
-            client = Client(url, verbose=False)
-            clip, _, _ = client.predict(name, api_name="/study_next")
+            client = attempt(lambda: Client(url, verbose=False))
+            clip, _, _ = attempt(lambda: client.predict(name, api_name="/study_next"))
             for j in range(answers):
                 if stop is not None and stop.is_set():
                     return
-                nxt, *_ = client.predict(name, clip, "angry", 1 + j % 5, f"answer {j}", api_name="/study_submit")
+                nxt, *_ = attempt(lambda: client.predict(name, clip, "angry", 1 + j % 5, f"answer {j}",
+                                                         api_name="/study_submit"))
                 acknowledged.append((name, clip))
                 clip = nxt
         except Exception as e:  # a killed server ends the run; anything else is reported
@@ -180,15 +195,20 @@ def main() -> None:
     study = tmp / "study"
     make_study(study, args.answers)
     port = free_port()
-    server = start_server(ckpt, study, "t", port)
-    url = f"http://127.0.0.1:{port}/"
-    acked, errors = [], []
     start = time.perf_counter()
-    annotate(url, args.annotators, args.answers, acked, errors)
+    server = start_server(ckpt, study, "t", port)
+    rows_out.append(("page up after start", f"{time.perf_counter() - start:.1f} s (models load on first use)"))
+    url = f"http://127.0.0.1:{port}/"
+    acked, errors, retried = [], [], []
+    start = time.perf_counter()
+    annotate(url, args.annotators, args.answers, acked, errors, retried=retried)
     elapsed = time.perf_counter() - start
     ok, rows, partial = check_db(study)
+    for e in sorted(set(errors))[:3]:
+        print("error:", e[:300], file=sys.stderr)
     rows_out.append(("concurrent annotators", f"{args.annotators} x {args.answers}: {rows} rows "
-                     f"(expected {args.annotators * args.answers}), {len(errors)} errors, "
+                     f"(expected {args.annotators * args.answers}), {len(errors)} errors, {len(retried)} dropped "
+                     f"connections retried, "
                      f"{len(acked) / elapsed:.0f} answers/s, integrity {ok}"))
     before, peak, failures = concurrent_classify(url, args.classify, ROOT / "examples" / "ravdess_angry_actor12.wav",
                                                  server.pid)
@@ -205,7 +225,9 @@ def main() -> None:
     writer = threading.Thread(target=annotate, args=(f"http://127.0.0.1:{port}/", args.annotators, args.answers,
                                                      acked, errors))
     writer.start()
-    time.sleep(3)
+    deadline = time.time() + 120
+    while len(acked) < args.annotators * args.answers // 3 and time.time() < deadline:
+        time.sleep(0.02)  # kill about a third of the way through
     os.kill(server.pid, signal.SIGKILL)
     server.wait()
     writer.join()
