@@ -41,7 +41,8 @@ def main() -> None:
         shot("recognise")
 
         page.get_by_role("tab", name="Enhance").click()
-        page.locator("input[type=file]").nth(1).set_input_files(str(CLIP))
+        page.wait_for_timeout(1000)
+        page.locator("input[type=file]").last.set_input_files(str(CLIP))
         page.get_by_role("button", name="Enhance", exact=True).click()
         page.get_by_text("confidences after").wait_for(timeout=120_000)
         page.wait_for_timeout(15_000)
