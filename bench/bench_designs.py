@@ -44,7 +44,7 @@ def main() -> None:
             sample_size=(80, 256), in_channels=1, out_channels=1, block_out_channels=(64, 128, 256, 256),
             down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
             up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D")), x2, two_d),
-        ("2-D UNet2DModel 32-64-128-256, 1 layer/block", UNet2DModel(
+        ("2-D UNet2DModel 32-64-128-256, 1 layer/block, default block types", UNet2DModel(
             sample_size=(80, 256), in_channels=1, out_channels=1, block_out_channels=(32, 64, 128, 256),
             layers_per_block=1), x2, two_d),
     ]
