@@ -101,8 +101,10 @@ class Study:
         remaining = [c for c in order if c not in done]
         return (remaining[0] if remaining else None), len(done), len(order)
 
-    def answer(self, annotator: str, clip_id: str, emotion: str, mos: int, comment: str = "") -> None:
-        """Record (or revise) this annotator's answer for one clip; committed before returning."""
+    def answer(self, annotator: str, clip_id: str, emotion: str, mos: int, comment: str = "") -> bool:
+        """Record this annotator's answer for one clip; committed before returning. The first
+        answer stands: a repeat (a retried request, a second tab) changes nothing, so no answer
+        can be overwritten, by its author or by anyone using their ID. Returns True if stored."""
         annotator = check_annotator(annotator)
         if emotion not in EMOTIONS:
             raise StudyError(f"Please choose one of: {', '.join(EMOTIONS)}.")
@@ -112,10 +114,9 @@ class Study:
         with self._connect() as db:
             if db.execute("SELECT 1 FROM clips WHERE id = ?", (clip_id,)).fetchone() is None:
                 raise StudyError("Unknown clip.")
-            db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(annotator, clip) DO UPDATE "
-                       "SET emotion = excluded.emotion, mos = excluded.mos, comment = excluded.comment, "
-                       "created = excluded.created",
-                       (annotator, clip_id, emotion, int(mos), comment, time.time()))
+            cur = db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(annotator, clip) DO NOTHING",
+                             (annotator, clip_id, emotion, int(mos), comment, time.time()))
+            return cur.rowcount == 1
 
     # ---- admin -------------------------------------------------------------------------
     def rows(self) -> list[dict]:

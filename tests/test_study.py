@@ -34,7 +34,7 @@ def test_blinded_order_is_per_annotator_and_resumes(study):
     assert done == 1 and nxt != first and nxt == study.order("ann1")[1]
 
 
-def test_answers_validate_and_revise(study):
+def test_answers_validate_and_are_never_overwritten(study):
     with pytest.raises(StudyError, match="annotator ID"):
         study.answer("", "c0", "angry", 3)
     with pytest.raises(StudyError, match="annotator ID"):
@@ -45,9 +45,9 @@ def test_answers_validate_and_revise(study):
         study.answer("ann1", "c0", "angry", 7)
     with pytest.raises(StudyError, match="Unknown clip"):
         study.answer("ann1", "nope", "angry", 3)
-    study.answer("ann1", "c0", "angry", 3)
-    study.answer("ann1", "c0", "sad", 2)  # revising replaces, never duplicates
-    assert [(r["answered_emotion"], r["mos"]) for r in study.rows()] == [("sad", 2)]
+    assert study.answer("ann1", "c0", "angry", 3)
+    assert not study.answer("ann1", "c0", "sad", 2)  # a repeat neither duplicates nor overwrites
+    assert [(r["answered_emotion"], r["mos"]) for r in study.rows()] == [("angry", 3)]
 
 
 def test_annotators_are_isolated(study):
