@@ -105,21 +105,22 @@ def _seed(seed):
 def classify(path):
     """Recognise: clip -> confidences and its mel."""
     audio = _audio(path)
-    probs = _model(classifier).predict(audio)
-    mel = mel_spectrogram(audio.samples).numpy()
-    return probs, plot_mels([mel], [f"{audio.seconds:.1f} s, {audio.source_rate} Hz"])
+    mel = mel_spectrogram(audio.samples)
+    probs = _model(classifier).confidences(mel)
+    return probs, plot_mels([mel.numpy()], [f"{audio.seconds:.1f} s, {audio.source_rate} Hz"])
 
 
 def enhance(path, target, strength, steps, guidance, seed, progress=gr.Progress(track_tqdm=True)):
     """Enhance: clip -> original vs enhanced mels (one colour scale), both audios, both confidences."""
     audio = _audio(path)
     clf = _model(classifier)
-    out = _model(pipeline).enhance(audio, None if target == "predicted" else target, strength=strength,
-                                   steps=int(steps), guidance=guidance, generator=_seed(seed), classifier=clf)
-    original = mel_spectrogram(audio.samples).numpy()
-    fig = plot_mels([original, out.mel.numpy()], ["original", f"enhanced toward {out.emotion}"])
-    after = dict(zip(clf.emotions, map(float, clf.mel_probabilities(out.mel))))
-    return fig, _pcm(audio.samples), _pcm(out.wave.numpy()), clf.predict(audio), after
+    original = mel_spectrogram(audio.samples)  # analysed once: classified, enhanced and plotted
+    before = clf.confidences(original)
+    target = max(before, key=before.get) if target == "predicted" else target
+    out = _model(pipeline).enhance(original, target, strength=strength, steps=int(steps), guidance=guidance,
+                                   generator=_seed(seed))
+    fig = plot_mels([original.numpy(), out.mel.numpy()], ["original", f"enhanced toward {out.emotion}"])
+    return fig, _pcm(audio.samples), _pcm(out.wave.numpy()), before, clf.confidences(out.mel)
 
 
 def generate(emotion, reference, seconds, steps, seed, progress=gr.Progress(track_tqdm=True)):

@@ -5,4 +5,3 @@ from .data import EMOTIONS
 __version__ = "0.1.0"
 __all__ = ["Audio", "AudioError", "EMOTIONS", "MelConfig", "MelNormalizer", "load_audio",
            "mel_spectrogram"]
-

@@ -161,20 +161,25 @@ class EmotionClassifier:
         crops = self.normalizer.normalize(torch.from_numpy(crops))
         return crops, torch.from_numpy(masks)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     @torch.inference_mode()
     def mel_probabilities(self, mel) -> torch.Tensor:
         """Raw log-mel (n_mels, T) -> (n_classes,) probabilities, averaged over windows."""
         crops, masks = self.windows(mel)
-        device = next(self.model.parameters()).device
-        logits = self.model(crops.to(device), masks.to(device))
-        return logits.softmax(-1).mean(0).cpu()
+        return self.model(crops.to(self.device), masks.to(self.device)).softmax(-1).mean(0).cpu()
 
     @torch.inference_mode()
     def mel_embedding(self, mel) -> torch.Tensor:
         """Raw log-mel (n_mels, T) -> (D,) emotion embedding, averaged over windows."""
         crops, masks = self.windows(mel)
-        device = next(self.model.parameters()).device
-        return self.model.embed(crops.to(device), masks.to(device)).mean(0).cpu()
+        return self.model.embed(crops.to(self.device), masks.to(self.device)).mean(0).cpu()
+
+    def confidences(self, mel) -> dict[str, float]:
+        """Raw log-mel (n_mels, T) -> {emotion: probability}."""
+        return {e: float(p) for e, p in zip(self.emotions, self.mel_probabilities(mel))}
 
     def _mel(self, audio) -> torch.Tensor:
         samples = audio.samples if hasattr(audio, "samples") else load_audio(audio, crop=True).samples
@@ -182,8 +187,7 @@ class EmotionClassifier:
 
     def predict(self, audio) -> dict[str, float]:
         """Anything `load_audio` takes (or a loaded `Audio`) -> {emotion: probability}."""
-        probs = self.mel_probabilities(self._mel(audio))
-        return {e: float(p) for e, p in zip(self.emotions, probs)}
+        return self.confidences(self._mel(audio))
 
     def embed(self, audio) -> np.ndarray:
         return self.mel_embedding(self._mel(audio)).numpy()
@@ -199,9 +203,8 @@ def clip_probabilities(clf: EmotionClassifier, mels, batch_size: int = 64) -> np
     crops, masks, owner = torch.cat(crops), torch.cat(masks), torch.tensor(owner)
     was_training = clf.model.training
     clf.model.eval()
-    device = next(clf.model.parameters()).device
-    probs = torch.cat([clf.model(crops[s:s + batch_size].to(device),
-                                 masks[s:s + batch_size].to(device)).softmax(-1).cpu()
+    probs = torch.cat([clf.model(crops[s:s + batch_size].to(clf.device),
+                                 masks[s:s + batch_size].to(clf.device)).softmax(-1).cpu()
                        for s in range(0, len(crops), batch_size)])
     clf.model.train(was_training)
     out = torch.zeros(len(mels), probs.shape[1]).index_add_(0, owner, probs)

@@ -80,11 +80,11 @@ def _classify(args) -> None:
 
 
 def _write_result(out, args, title: str) -> None:
-    from .audio import save_audio
+    from .audio import SAMPLE_RATE, save_audio
     from .plotting import plot_mel
 
     save_audio(args.out, out.wave.numpy())
-    print(f"{title} -> {args.out} ({len(out.wave) / 22050:.2f} s)")
+    print(f"{title} -> {args.out} ({len(out.wave) / SAMPLE_RATE:.2f} s)")
     if args.mel_png:
         plot_mel(out.mel.numpy(), title).savefig(args.mel_png, dpi=120)
         print(f"mel -> {args.mel_png}")
@@ -112,13 +112,12 @@ def _enhance(args) -> None:
 
 
 def _make_study(args) -> None:
-    from .data import EMOTIONS, index_corpora, speaker_groups, split_by_speakers
+    from .data import EMOTIONS, index_corpora, speaker_fold
     from .diffusion import load_pipeline
     from .study import make_study
 
-    records = index_corpora(args.data_root, EMOTIONS)
-    _, test = split_by_speakers(records, speaker_groups(records, 5)[args.fold])
-    study = make_study(args.out, [records[i] for i in test], load_pipeline(args.pipeline),
+    _, test = speaker_fold(index_corpora(args.data_root, EMOTIONS), args.fold)
+    study = make_study(args.out, test, load_pipeline(args.pipeline),
                        n_per_source=args.n, strength=args.strength, steps=args.steps, seed=args.seed or 0)
     print(f"{len(study.clip_ids())} clips in {study.folder} (real, enhanced, generated: {args.n} each)")
 

@@ -122,6 +122,12 @@ def split_by_speakers(records: Sequence[Record], test_speakers: Iterable[str]) -
             [i for i, r in enumerate(records) if r.speaker in test])
 
 
+def speaker_fold(records: Sequence[Record], fold: int, k: int = 5) -> tuple[list[Record], list[Record]]:
+    """(train, test) records when speaker group `fold` of `speaker_groups(records, k)` is held out."""
+    train, test = split_by_speakers(records, speaker_groups(records, k)[fold])
+    return [records[i] for i in train], [records[i] for i in test]
+
+
 def leave_one_speaker_out(records: Sequence[Record]) -> list[Fold]:
     return [split_by_speakers(records, [s]) for s in speakers(records)]
 
@@ -230,6 +236,14 @@ def _fill_cache(root: str, mel_config: MelConfig, paths: list[Path]) -> None:
     cache = FeatureCache(root, mel_config)
     for p in paths:
         cache.get(p)
+
+
+def speech_mels(records: Sequence[Record], cache_dir: str | Path = DEFAULT_CACHE,
+                mel_config: MelConfig = MelConfig(), progress: bool = False) -> dict[Path, np.ndarray]:
+    """Each clip's cached log-mel with its silent edges trimmed, keyed by path: what every
+    model here is trained and judged on."""
+    mels = FeatureCache(cache_dir, mel_config).build([r.path for r in records], progress=progress)
+    return {r.path: trim_silence(m) for r, m in zip(records, mels)}
 
 
 def compute_mel(audio_path: Path, mel_config: MelConfig = MelConfig()) -> np.ndarray:

@@ -53,12 +53,12 @@ class Study:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.db_path = self.folder / "study.sqlite"
         with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")  # stored in the file: set once, not per connection
             db.executescript(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)  # autocommit
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # an acknowledged answer survives power loss
+        db.execute("PRAGMA synchronous=FULL")  # per connection: an acknowledged answer survives power loss
         return db
 
     # ---- clips -------------------------------------------------------------------------

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import train_classifier  # noqa: E402
 
 from emodiff.classifier import EmotionClassifier, clip_probabilities  # noqa: E402
-from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, FeatureCache, index_corpora,  # noqa: E402
-                          speaker_groups, split_by_speakers, trim_silence)
+from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corpora,  # noqa: E402
+                          speaker_fold, speech_mels)
 from emodiff.diffusion import load_pipeline  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
 
@@ -96,9 +96,8 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
 
     records = index_corpora(args.data_root, EMOTIONS)
-    tr, te = split_by_speakers(records, speaker_groups(records, args.n_folds)[args.fold])
-    train, test = [records[i] for i in tr], [records[i] for i in te]
-    mels = {r.path: trim_silence(m) for r, m in zip(records, FeatureCache(args.cache_dir).build([r.path for r in records]))}
+    train, test = speaker_fold(records, args.fold, args.n_folds)
+    mels = speech_mels(records, args.cache_dir)
     pipe = load_pipeline(args.pipeline)
     pipe_meta = json.loads((args.pipeline.parent / "metrics.json").read_text()) \
         if (args.pipeline.parent / "metrics.json").exists() else {}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.classifier import EmotionClassifier, evaluate  # noqa: E402
-from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, FeatureCache, index_corpora, speakers, trim_silence  # noqa: E402
+from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, speakers, speech_mels  # noqa: E402
 from emodiff.plotting import plot_confusion  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
 
@@ -32,8 +32,8 @@ def main(argv=None) -> dict:
     records = index_corpora(args.data_root, clf.emotions)
     if not records:
         raise SystemExit(f"No clips with the classifier's emotions under {args.data_root}.")
-    mels = FeatureCache(args.cache_dir, clf.cfg.mel).build([r.path for r in records])
-    metrics = evaluate(clf, [trim_silence(m) for m in mels], records)
+    mels = speech_mels(records, args.cache_dir, clf.cfg.mel)
+    metrics = evaluate(clf, [mels[r.path] for r in records], records)
     seen = set(clf.metadata.get("train_speakers", []))
     metrics["speakers"] = speakers(records)
     metrics["speakers_seen_in_training"] = sorted(seen & set(metrics["speakers"]))

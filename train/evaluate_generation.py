@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.classifier import EmotionClassifier, clip_probabilities  # noqa: E402
-from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, FeatureCache, index_corpora,  # noqa: E402
-                          speaker_groups, split_by_speakers, trim_silence)
+from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corpora,  # noqa: E402
+                          speaker_fold, speech_mels)
 from emodiff.diffusion import load_pipeline, mel_seed  # noqa: E402
 from emodiff.metrics import mel_l1  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
@@ -69,10 +69,9 @@ def main(argv=None) -> dict:
     pipe = load_pipeline(args.pipeline)
     judge = EmotionClassifier.from_pretrained(args.judge)
     records = index_corpora(args.data_root, EMOTIONS)
-    tr, te = split_by_speakers(records, speaker_groups(records, args.n_folds)[args.fold])
-    mels = [trim_silence(m) for m in FeatureCache(args.cache_dir).build([r.path for r in records])]
-    test_mels, test_recs = [mels[i] for i in te], [records[i] for i in te]
-    train_mels = [mels[i] for i in tr]
+    train_recs, test_recs = speaker_fold(records, args.fold, args.n_folds)
+    mels = speech_mels(records, args.cache_dir)
+    test_mels, train_mels = [mels[r.path] for r in test_recs], [mels[r.path] for r in train_recs]
     judge_seen = set(judge.metadata.get("train_speakers", []))
     leak = sorted(judge_seen & {r.speaker for r in test_recs})
 

@@ -23,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.audio import MelNormalizer  # noqa: E402
 from emodiff.augment import AugmentConfig, augment_batch  # noqa: E402
 from emodiff.classifier import ClassifierConfig, EmotionClassifier, ResNetSER, evaluate  # noqa: E402
-from emodiff.data import (ALL_EMOTIONS, EMOTIONS,  # noqa: E402
-                          FeatureCache, index_corpora, random_split, speaker_groups,
-                          speakers, split_by_speakers, trim_silence)
+from emodiff.data import (ALL_EMOTIONS, EMOTIONS, index_corpora, random_split,  # noqa: E402
+                          speaker_fold, speaker_groups, speakers, speech_mels, split_by_speakers)
 from emodiff.training import (add_common_args, balance_weights, CropDataset, EpochSampler, make_accelerator,  # noqa: E402
                               ResumeState, save_json, set_seed)
 
@@ -68,10 +67,11 @@ def split(args, records):
     elif args.protocol == "random":
         tr, te = random_split(records, 0.2, seed=args.seed)
         train, test = [records[i] for i in tr], [records[i] for i in te]
-    else:
-        groups = [args.test_speakers] if args.test_speakers else speaker_groups(records, args.n_folds)
-        tr, te = split_by_speakers(records, groups[0 if args.test_speakers else args.fold])
+    elif args.test_speakers:
+        tr, te = split_by_speakers(records, args.test_speakers)
         train, test = [records[i] for i in tr], [records[i] for i in te]
+    else:
+        train, test = speaker_fold(records, args.fold, args.n_folds)
     if args.val_speakers <= 0:
         return train, [], test
     if args.protocol == "random":
@@ -88,10 +88,8 @@ def main(argv=None) -> dict:
     set_seed(args.seed)
     records = index_corpora(args.data_root, args.emotions, args.corpora)
     train, val, test = split(args, records)
-    cache = FeatureCache(args.cache_dir)
     with acc.main_process_first():
-        mels = {r.path: trim_silence(m) for r, m in
-                zip(records, cache.build([r.path for r in records], progress=acc.is_main_process))}
+        mels = speech_mels(records, args.cache_dir, progress=acc.is_main_process)
 
     cfg = (ClassifierConfig.small if args.arch == "small" else ClassifierConfig.resnet50)(
         emotions=tuple(args.emotions), crop_frames=args.crop_frames)

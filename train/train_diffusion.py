@@ -24,9 +24,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.audio import MelNormalizer  # noqa: E402
-from emodiff.data import (EMOTIONS, FeatureCache,  # noqa: E402
-                          index_corpora, random_crop, speaker_groups, speakers, split_by_speakers,
-                          trim_silence)
+from emodiff.data import (EMOTIONS, index_corpora, random_crop, speaker_fold, speakers,  # noqa: E402
+                          speech_mels)
 from emodiff.diffusion import EmotionDiffusionPipeline, MelDenoiser, training_scheduler  # noqa: E402
 from emodiff.training import (add_common_args, balance_weights, EpochSampler, make_accelerator, ResumeState,  # noqa: E402
                               save_json, set_seed)
@@ -110,11 +109,9 @@ def main(argv=None):
     if args.no_test:
         train, test = records, []
     else:
-        tr, te = split_by_speakers(records, speaker_groups(records, args.n_folds)[args.fold])
-        train, test = [records[i] for i in tr], [records[i] for i in te]
+        train, test = speaker_fold(records, args.fold, args.n_folds)
     with acc.main_process_first():
-        cache = FeatureCache(args.cache_dir)
-        mels = {r.path: trim_silence(m) for r, m in zip(records, cache.build([r.path for r in records]))}
+        mels = speech_mels(records, args.cache_dir)
     normalizer = MelNormalizer.fit(mels[r.path] for r in train)
     vecs, centroids = emotion_vectors(args.classifier, mels, records, train)
 
