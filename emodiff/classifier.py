@@ -213,13 +213,17 @@ def clip_probabilities(clf: EmotionClassifier, mels, batch_size: int = 64) -> np
 
 def evaluate(clf: EmotionClassifier, mels, records) -> dict:
     """Per-corpus and overall classification reports (see `metrics.classification_report`)."""
+    return reports(clf.emotions, records, clip_probabilities(clf, mels).argmax(1))
+
+
+def reports(emotions, records, y_pred) -> dict:
+    """Classification reports of predicted label indices, overall ("all") and per corpus."""
     from .metrics import classification_report
 
-    probs = clip_probabilities(clf, mels)
-    y_true = np.array([clf.emotions.index(r.emotion) for r in records])
-    y_pred = probs.argmax(1)
-    out = {"all": classification_report(y_true, y_pred, clf.emotions)}
+    y_true = np.array([emotions.index(r.emotion) for r in records])
+    y_pred = np.asarray(y_pred)
+    out = {"all": classification_report(y_true, y_pred, emotions)}
     for corpus in sorted({r.corpus for r in records}):
         idx = np.array([r.corpus == corpus for r in records])
-        out[corpus] = classification_report(y_true[idx], y_pred[idx], clf.emotions)
+        out[corpus] = classification_report(y_true[idx], y_pred[idx], emotions)
     return out

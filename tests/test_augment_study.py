@@ -5,6 +5,7 @@ import numpy as np
 
 from emodiff.data import index_corpora
 
+from .test_classifier import tiny_classifier
 from .test_diffusion import tiny_pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
@@ -36,3 +37,22 @@ def test_paired_bootstrap():
     better = np.ones(300)
     diff, lo, hi = augment_study.paired_bootstrap(better, a.astype(float), y, n=200)
     assert diff > 0.3 and lo > 0.3 and hi >= diff
+
+
+def test_filter_keeps_the_judges_best_half_per_emotion(data_root, tmp_path):
+    train = index_corpora(data_root, corpora=["emodb"])[:6]
+    mels = {r.path: np.full((80, 50), -5.0, np.float32) for r in train}
+    pool, kept = tmp_path / "pool.npz", tmp_path / "kept.npz"
+    augment_study.generate_set(tiny_pipeline(), train, mels, 12, 32, 2, 2.0, pool, batch=6, source="x")
+    judge = tiny_classifier()
+    info = augment_study.filter_set(pool, judge, kept)
+    data, sub = np.load(pool), np.load(kept)
+    assert str(sub["source"]) == "x"
+    for e in np.unique(data["emotions"]):
+        n = int((data["emotions"] == e).sum())
+        assert int((sub["emotions"] == e).sum()) == -(-n // 2)
+    # The kept mels are a subsequence of the pool (order, hence balance, preserved) ...
+    rows = [next(i for i in range(len(data["mels"])) if np.array_equal(data["mels"][i], m)) for m in sub["mels"]]
+    assert rows == sorted(rows)
+    # ... and the judge likes them at least as much as the pool on average.
+    assert info["judge_target_prob_kept"] >= info["judge_target_prob_all"]

@@ -10,6 +10,7 @@ import torch
 from emodiff.audio import MelNormalizer
 from emodiff.checkpoint import CheckpointError
 from emodiff.classifier import ClassifierConfig, EmotionClassifier, ResNetSER
+from emodiff.data import index_corpora
 from emodiff.metrics import classification_report
 
 from .conftest import EMODB_CLIP
@@ -116,5 +117,10 @@ def test_tiny_training_run_overfits_and_resumes_exactly(data_root, tmp_path):
     assert losses[2:] == [h["train_loss"] for h in resumed["history"]][2:]  # epoch 1 was split
     assert metrics["test_speakers"] == ["emodb_03"] and "emodb_03" not in metrics["train_speakers"]
     assert set(metrics["test"]["emodb"]) >= {"ua", "wa", "macro_f1", "per_class", "confusion_matrix"}
+    # Per-clip predictions agree with the report's recall (they are what the report counts).
+    predictions = metrics["test_predictions"]
+    assert len(predictions) == metrics["test"]["emodb"]["n"]
+    clips = [r for r in index_corpora(data_root, corpora=["emodb"]) if r.speaker == "emodb_03"]
+    assert metrics["test"]["emodb"]["wa"] == pytest.approx(np.mean([predictions[r.name] == r.emotion for r in clips]))
     assert (tmp_path / "straight" / "confusion_emodb.png").exists()
     assert (tmp_path / "straight" / "curves.png").exists()

@@ -120,7 +120,7 @@ def test_save_load_round_trip(tmp_path):
 def test_tiny_training_loss_falls_and_resumes(data_root, tmp_path):
     base = [sys.executable, str(ROOT / "train" / "train_diffusion.py"), "--corpora", "emodb",
             "--channels", "16", "32", "--blocks-per-level", "1", "--crop-frames", "32",
-            "--batch-size", "8", "--lr", "2e-3", "--steps", "60", "--sample-every", "1000",
+            "--batch-size", "8", "--lr", "2e-3", "--steps", "60", "--decay-steps", "20", "--sample-every", "1000",
             "--checkpoint-every", "20", "--cache-dir", str(tmp_path / "cache"),
             "--out", str(tmp_path / "run"), "--cpu"]
     subprocess.run(base + ["--max-steps", "30"], check=True, capture_output=True)
@@ -131,3 +131,14 @@ def test_tiny_training_loss_falls_and_resumes(data_root, tmp_path):
     assert (tmp_path / "run" / "pipeline" / "model_index.json").exists()
     assert (tmp_path / "run" / "samples_000060.png").exists()
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test_speakers"]
+
+
+def test_learning_rate_is_constant_then_decays_to_zero():
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(ROOT / "train"))
+    from train_diffusion import learning_rate
+
+    args = SimpleNamespace(lr=1e-3, steps=100, decay_steps=20)
+    assert [learning_rate(args, s) for s in (0, 80, 90, 99)] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-5])
+    assert learning_rate(SimpleNamespace(lr=1e-3, steps=100, decay_steps=0), 99) == 1e-3

@@ -7,7 +7,9 @@ The diffusion pipeline must have been trained on the fold's *training* speakers 
 training-speaker clips only, so nothing of the test speakers leaks in. Conditions, all on the
 same speaker-independent split and seeds, at equal compute (draws per epoch = real clips):
 real; real + SpecAugment; real + generated; real + SpecAugment + generated, the last at
-generated:real = 0.5, 1, 2. Writes OUT/study.json, OUT/study.png and prints a table, with a
+generated:real = 0.5, 1, 2, and at 1 with only the better half of a pool twice that size per
+emotion, ranked by an independent judge's probability of the requested emotion (`--judge`, a
+classifier trained on the fold's training speakers, not one of the study's). Writes OUT/study.json, OUT/study.png and prints a table, with a
 paired bootstrap over test clips (seeds averaged) of each condition against real + SpecAugment,
 and the paper's circular measure beside it: a classifier's accuracy on generated mels.
 """
@@ -32,19 +34,20 @@ from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corp
 from emodiff.diffusion import load_pipeline  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
 
-CONDITIONS = {  # name: (specaugment, generated ratio)
-    "real": (False, 0.0),
-    "real+specaug": (True, 0.0),
-    "real+gen(1)": (False, 1.0),
-    "real+specaug+gen(0.5)": (True, 0.5),
-    "real+specaug+gen(1)": (True, 1.0),
-    "real+specaug+gen(2)": (True, 2.0),
+CONDITIONS = {  # name: (specaugment, generated ratio, judge-filtered)
+    "real": (False, 0.0, False),
+    "real+specaug": (True, 0.0, False),
+    "real+gen(1)": (False, 1.0, False),
+    "real+specaug+gen(0.5)": (True, 0.5, False),
+    "real+specaug+gen(1)": (True, 1.0, False),
+    "real+specaug+gen(2)": (True, 2.0, False),
+    "real+specaug+gen(1,filtered)": (True, 1.0, True),
 }
 BASELINE = "real+specaug"
 
 
 def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: float, path: Path,
-                 batch: int = 32) -> None:
+                 batch: int = 32, source: str = "") -> None:
     """n generated mels, emotions and corpora following the training clips round-robin (so any
     prefix is balanced like the real data); each styled on its training clip."""
     rng = np.random.default_rng(0)
@@ -58,7 +61,35 @@ def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: f
         out.append(pipe.generate_batch([r.emotion for r in chunk], frames, steps, guidance, gen, refs)
                    .numpy().astype(np.float16))
     np.savez_compressed(path, mels=np.concatenate(out), emotions=np.array([r.emotion for r in sources]),
-                        corpora=np.array([r.corpus for r in sources]), steps=steps, guidance=guidance)
+                        corpora=np.array([r.corpus for r in sources]), steps=steps, guidance=guidance,
+                        source=source)
+
+
+def fingerprint(folder: Path) -> str:
+    """Short hash of a folder's files, to tell which pipeline made a generated set."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(f.relative_to(folder).as_posix().encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def filter_set(path: Path, judge: EmotionClassifier, out: Path, keep: float = 0.5) -> dict:
+    """The share `keep` of each emotion's generated mels that `judge` finds most like that
+    emotion, in their original (balanced) order. Returns the judge's mean target probability
+    over all and over the kept mels."""
+    data = dict(np.load(path))
+    probs = clip_probabilities(judge, [m.astype(np.float32) for m in data["mels"]])
+    target = probs[np.arange(len(probs)), [judge.emotions.index(str(e)) for e in data["emotions"]]]
+    kept = np.zeros(len(target), bool)
+    for e in np.unique(data["emotions"]):
+        idx = np.flatnonzero(data["emotions"] == e)
+        kept[idx[np.argsort(-target[idx])[:int(np.ceil(keep * len(idx)))]]] = True
+    np.savez_compressed(out, **{k: v[kept] if k in ("mels", "emotions", "corpora") else v
+                                for k, v in data.items()})
+    return {"keep": keep, "judge_target_prob_all": float(target.mean()),
+            "judge_target_prob_kept": float(target[kept].mean())}
 
 
 def paired_bootstrap(p_a: np.ndarray, p_b: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0):
@@ -92,6 +123,7 @@ def main(argv=None) -> dict:
     p.add_argument("--gen-steps", type=int, default=10)
     p.add_argument("--guidance", type=float, default=2.0)
     p.add_argument("--crop-frames", type=int, default=160)
+    p.add_argument("--judge", type=Path, help="classifier that ranks generated clips (filtered condition)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -105,32 +137,43 @@ def main(argv=None) -> dict:
     if overlap:
         raise SystemExit(f"The pipeline was trained on test speakers {sorted(overlap)}: the study would leak.")
 
-    max_ratio = max(CONDITIONS[c][1] for c in args.conditions)
+    filtered = any(CONDITIONS[c][2] for c in args.conditions)
+    max_ratio = max(CONDITIONS[c][1] * (2 if CONDITIONS[c][2] else 1) for c in args.conditions)
     gen_path = args.out / f"generated_fold{args.fold}.npz"
+    source = f"{fingerprint(args.pipeline)} steps={pipe_meta.get('steps')} guidance={args.guidance}"
+    if gen_path.exists() and str(np.load(gen_path)["source"]) != source:
+        raise SystemExit(f"{gen_path} was generated by another pipeline; use another --out.")
     if max_ratio > 0 and not gen_path.exists():
         generate_set(pipe, train, mels, int(np.ceil(max_ratio * len(train))), args.crop_frames,
-                     args.gen_steps, args.guidance, gen_path)
+                     args.gen_steps, args.guidance, gen_path, source=source)
+    filtered_path, filtering = args.out / f"generated_fold{args.fold}_filtered.npz", None
+    if filtered:
+        if args.judge is None:
+            raise SystemExit("The filtered condition needs --judge.")
+        judge = EmotionClassifier.from_pretrained(args.judge)
+        if set(judge.metadata.get("train_speakers", [])) & {r.speaker for r in test}:
+            raise SystemExit("The judge was trained on test speakers: the study would leak.")
+        filtering = filter_set(gen_path, judge, filtered_path)
 
     common = ["--arch", "small", "--epochs", str(args.epochs), "--val-speakers", "0", "--protocol", "speaker",
               "--n-folds", str(args.n_folds), "--fold", str(args.fold), "--crop-frames", str(args.crop_frames),
               "--data-root", str(args.data_root), "--cache-dir", str(args.cache_dir)]
     results, correct = {}, {}
-    y = np.array([EMOTIONS.index(r.emotion) for r in test])
     for cond in args.conditions:
-        specaug, ratio = CONDITIONS[cond]
+        specaug, ratio, judged = CONDITIONS[cond]
         for seed in args.seeds:
             run = args.out / "runs" / f"{cond}_s{seed}"
+            data = filtered_path if judged else gen_path
             extra = (["--specaugment"] if specaug else []) + (
-                ["--generated", str(gen_path), "--generated-ratio", str(ratio)] if ratio else [])
+                ["--generated", str(data), "--generated-ratio", str(ratio)] if ratio else [])
             if not (run / "metrics.json").exists():
                 train_classifier.main(common + extra + ["--seed", str(seed), "--out", str(run)])
-            m = json.loads((run / "metrics.json").read_text())["test"]
-            results.setdefault(cond, []).append({c: {"ua": m[c]["ua"], "wa": m[c]["wa"]} for c in m})
-            clf = EmotionClassifier.from_pretrained(run / "best")
-            pred = clip_probabilities(clf, [mels[r.path] for r in test]).argmax(1)
-            correct.setdefault(cond, []).append(pred == y)
+            m = json.loads((run / "metrics.json").read_text())
+            results.setdefault(cond, []).append({c: {"ua": v["ua"], "wa": v["wa"]} for c, v in m["test"].items()})
+            correct.setdefault(cond, []).append(np.array([m["test_predictions"][r.name] == r.emotion for r in test]))
 
     summary = {}
+    y = np.array([EMOTIONS.index(r.emotion) for r in test])
     for cond, runs in results.items():
         summary[cond] = {}
         for corpus in ("emodb", "ravdess", "all"):
@@ -147,7 +190,8 @@ def main(argv=None) -> dict:
 
     circular = circular_measure(args, gen_path, correct)
     report = {"fold": args.fold, "test_speakers": sorted({r.speaker for r in test}), "seeds": args.seeds,
-              "epochs": args.epochs, "generation": {"steps": args.gen_steps, "guidance": args.guidance},
+              "epochs": args.epochs, "generation": {"steps": args.gen_steps, "guidance": args.guidance, "source": source,
+                             "filtering": filtering},
               "summary": summary, "circular": circular, "runs": results}
     save_json(report, args.out / "study.json")
     print(table(summary))

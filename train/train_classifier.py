@@ -22,7 +22,8 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.audio import MelNormalizer  # noqa: E402
 from emodiff.augment import AugmentConfig, augment_batch  # noqa: E402
-from emodiff.classifier import ClassifierConfig, EmotionClassifier, ResNetSER, evaluate  # noqa: E402
+from emodiff.classifier import (ClassifierConfig, EmotionClassifier, ResNetSER, clip_probabilities,  # noqa: E402
+                                evaluate, reports)
 from emodiff.data import (ALL_EMOTIONS, EMOTIONS, index_corpora, random_split,  # noqa: E402
                           speaker_fold, speaker_groups, speakers, speech_mels, split_by_speakers)
 from emodiff.training import (add_common_args, balance_weights, CropDataset, EpochSampler, make_accelerator,  # noqa: E402
@@ -207,7 +208,10 @@ def finish(args, train, val, test, mels) -> dict:
                "train_speakers": speakers(train), "val_speakers": speakers(val),
                "test_speakers": speakers(test), "history": history}
     if test:
-        metrics["test"] = evaluate(clf, [mels[r.path] for r in test], test)
+        predicted = clip_probabilities(clf, [mels[r.path] for r in test]).argmax(1)
+        metrics["test"] = reports(clf.emotions, test, predicted)
+        # Per clip, so that comparisons between runs can be paired (train/augment_study.py).
+        metrics["test_predictions"] = {r.name: clf.emotions[k] for r, k in zip(test, predicted)}
         for corpus, report in metrics["test"].items():
             plot_confusion(report["confusion_matrix"], report["labels"],
                            f"{corpus}: UA {report['ua']:.1%}, WA {report['wa']:.1%} (unseen speakers)"

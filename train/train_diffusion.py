@@ -41,6 +41,9 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--decay-steps", type=int, default=0,
+                   help="lower the learning rate linearly to 0 over the last N of --steps "
+                        "(warmup-stable-decay: a run can be extended, then annealed)")
     p.add_argument("--ema-decay", type=float, default=0.999)
     p.add_argument("--p-drop-emotion", type=float, default=0.15, help="CFG: share trained without emotion")
     p.add_argument("--p-drop-style", type=float, default=0.3, help="share trained without a reference")
@@ -154,6 +157,8 @@ def main(argv=None):
         emotion = torch.where(drop_e, raw.null_emotion, emotion)
         pred = unet(xt, t, emotion, vec, reference=ref, reference_mask=ref_mask, drop_style=drop_s)
         loss = F.mse_loss(pred, target)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(args, step)
         opt.zero_grad(set_to_none=True)
         acc.backward(loss)
         acc.clip_grad_norm_(unet.parameters(), 1.0)
@@ -175,6 +180,13 @@ def main(argv=None):
         sample_grid(pipe, train, test, mels, progress["step"], args.out)
         pipe.save_pretrained(args.out / "pipeline")
         finish(args, progress, train, test)
+
+
+def learning_rate(args, step: int) -> float:
+    """Constant, then (with --decay-steps) linear to 0 over the last steps: a function of the
+    step alone, so resuming, or extending --steps before the decay starts, changes nothing."""
+    left = args.steps - step
+    return args.lr * min(1.0, left / args.decay_steps) if args.decay_steps else args.lr
 
 
 def ema_pipeline(unet, ema, scheduler, normalizer) -> EmotionDiffusionPipeline:
