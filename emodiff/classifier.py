@@ -28,6 +28,9 @@ class ClassifierConfig:
     width: int = 64  # channels of the first stage (x4 after each bottleneck expansion)
     dropout: float = 0.3
     crop_frames: int = 160  # ~1.9 s windows; long clips are scored by sliding windows
+    # Subtract each clip's own mean log-mel per band before the global z-score: removes the
+    # average spectrum of the voice and the microphone, which differ between speakers.
+    utterance_norm: bool = False
     mel: MelConfig = field(default_factory=MelConfig)
 
     @classmethod
@@ -38,6 +41,11 @@ class ClassifierConfig:
     def small(cls, **kw) -> "ClassifierConfig":
         """~1.2 M parameters: [1, 1, 1, 1] bottlenecks, width 24."""
         return cls(**{"layers": (1, 1, 1, 1), "width": 24, **kw})
+
+    def prepare(self, mel: np.ndarray) -> np.ndarray:
+        """Raw log-mel (n_mels, T) as the network's normaliser expects it."""
+        mel = np.asarray(mel, dtype=np.float32)
+        return mel - mel.mean(axis=1, keepdims=True) if self.utterance_norm else mel
 
     @property
     def embedding_dim(self) -> int:
@@ -157,7 +165,7 @@ class EmotionClassifier:
     # ---- inference ----
     def windows(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw log-mel (n_mels, T) -> normalised sliding windows and masks."""
-        crops, masks = sliding_windows(np.asarray(mel), self.cfg.crop_frames)
+        crops, masks = sliding_windows(self.cfg.prepare(mel), self.cfg.crop_frames)
         crops = self.normalizer.normalize(torch.from_numpy(crops))
         return crops, torch.from_numpy(masks)
 

@@ -124,3 +124,21 @@ def test_tiny_training_run_overfits_and_resumes_exactly(data_root, tmp_path):
     assert metrics["test"]["emodb"]["wa"] == pytest.approx(np.mean([predictions[r.name] == r.emotion for r in clips]))
     assert (tmp_path / "straight" / "confusion_emodb.png").exists()
     assert (tmp_path / "straight" / "curves.png").exists()
+
+
+def test_utterance_norm_ignores_a_clips_overall_spectrum(tmp_path):
+    """With utterance normalisation, a gain or a fixed spectral tilt (another microphone)
+    changes nothing; without it, it does. The option survives save/load."""
+    torch.manual_seed(0)
+    mel = torch.randn(80, 120) - 5.0
+    tilt = torch.linspace(-1.0, 2.0, 80)[:, None]
+    cfg = ClassifierConfig.small(width=8, crop_frames=32, utterance_norm=True)
+    clf = EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0)))
+    clf.save_pretrained(tmp_path / "c")
+    loaded = EmotionClassifier.from_pretrained(tmp_path / "c")
+    assert loaded.cfg.utterance_norm
+    torch.testing.assert_close(loaded.mel_probabilities(mel + tilt), loaded.mel_probabilities(mel),
+                               atol=1e-3, rtol=0)  # fp16 weights
+    torch.testing.assert_close(loaded.windows(mel + tilt)[0], loaded.windows(mel)[0])
+    plain = tiny_classifier()
+    assert (plain.windows(mel + tilt)[0] - plain.windows(mel)[0]).abs().mean() > 0.3

@@ -36,6 +36,7 @@ def parse_args(argv=None):
     p.add_argument("--emotions", nargs="+", default=list(EMOTIONS), choices=ALL_EMOTIONS)
     p.add_argument("--arch", choices=["resnet50", "small"], default="resnet50")
     p.add_argument("--crop-frames", type=int, default=160)
+    p.add_argument("--utterance-norm", action="store_true", help="subtract each clip's mean log-mel first")
     # test split: one fold of a speaker k-fold, the paper's random split, or none
     p.add_argument("--protocol", choices=["speaker", "random"], default="speaker")
     p.add_argument("--test-speakers", nargs="*", help="explicit test speakers, e.g. emodb_03")
@@ -93,15 +94,16 @@ def main(argv=None) -> dict:
         mels = speech_mels(records, args.cache_dir, progress=acc.is_main_process)
 
     cfg = (ClassifierConfig.small if args.arch == "small" else ClassifierConfig.resnet50)(
-        emotions=tuple(args.emotions), crop_frames=args.crop_frames)
-    normalizer = MelNormalizer.fit((mels[r.path] for r in train), cfg.mel)
-    train_mels = [mels[r.path] for r in train]
+        emotions=tuple(args.emotions), crop_frames=args.crop_frames, utterance_norm=args.utterance_norm)
+    train_mels = [cfg.prepare(mels[r.path]) for r in train]
+    normalizer = MelNormalizer.fit(train_mels, cfg.mel)
     labels = [cfg.emotions.index(r.emotion) for r in train]
     corpora = [r.corpus for r in train]
     if args.generated and args.generated_ratio > 0:
         gen_mels, gen_labels, gen_corpora = load_generated(args.generated, round(args.generated_ratio * len(train)),
                                                            cfg.emotions)
-        train_mels, labels, corpora = train_mels + gen_mels, labels + gen_labels, corpora + gen_corpora
+        train_mels = train_mels + [cfg.prepare(m) for m in gen_mels]
+        labels, corpora = labels + gen_labels, corpora + gen_corpora
     dataset = CropDataset(train_mels, labels, cfg.crop_frames, normalizer, args.seed)
     # As many draws per epoch as there are real clips: conditions with and without generated
     # data get the same compute, so a difference comes from the data, not from more steps.
