@@ -1,6 +1,7 @@
 """Does training on real + generated mels beat real-only (and SpecAugment) on unseen speakers?
 
-    python train/augment_study.py --pipeline runs/diff_f0/pipeline --fold 0 --seeds 0 1 2 --out results/augment
+    python train/augment_study.py --pipeline runs/diff_f0_long/pipeline --fold 0 --seeds 0 1 2 \
+        --judge runs/cv_small/speaker_s1_f0/best --out results/augment
 
 The diffusion pipeline must have been trained on the fold's *training* speakers only
 (train/train_diffusion.py --fold F); generated clips take their style reference from
@@ -9,9 +10,10 @@ same speaker-independent split and seeds, at equal compute (draws per epoch = re
 real; real + SpecAugment; real + generated; real + SpecAugment + generated, the last at
 generated:real = 0.5, 1, 2, and at 1 with only the better half of a pool twice that size per
 emotion, ranked by an independent judge's probability of the requested emotion (`--judge`, a
-classifier trained on the fold's training speakers, not one of the study's). Writes OUT/study.json, OUT/study.png and prints a table, with a
-paired bootstrap over test clips (seeds averaged) of each condition against real + SpecAugment,
-and the paper's circular measure beside it: a classifier's accuracy on generated mels.
+classifier trained on the fold's training speakers, not one of the study's). Writes
+OUT/study.json, OUT/study.png and prints a table, with a paired bootstrap over test clips
+(seeds averaged) of each condition against real + SpecAugment, and the paper's circular
+measure beside it: a classifier's accuracy on generated mels.
 """
 from __future__ import annotations
 
@@ -190,8 +192,8 @@ def main(argv=None) -> dict:
 
     circular = circular_measure(args, gen_path, correct)
     report = {"fold": args.fold, "test_speakers": sorted({r.speaker for r in test}), "seeds": args.seeds,
-              "epochs": args.epochs, "generation": {"steps": args.gen_steps, "guidance": args.guidance, "source": source,
-                             "filtering": filtering},
+              "epochs": args.epochs, "generation": {"steps": args.gen_steps, "guidance": args.guidance,
+                                                    "source": source, "filtering": filtering},
               "summary": summary, "circular": circular, "runs": results}
     save_json(report, args.out / "study.json")
     print(table(summary))
@@ -243,7 +245,7 @@ def plot(summary: dict, path: Path) -> None:
         stds = [summary[c][corpus]["ua_std"] for c in conds]
         ax.bar(np.arange(len(conds)) + (k - 0.5) * width, means, width, yerr=stds, capsize=3, label=corpus)
     ax.set_xticks(range(len(conds)), conds, rotation=20, ha="right")
-    ax.set_ylabel("UA on unseen speakers (mean ± std over seeds)")
+    ax.set_ylabel("UA, unseen speakers\n(mean ± std over seeds)")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.savefig(path, dpi=110)

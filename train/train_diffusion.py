@@ -43,7 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--decay-steps", type=int, default=0,
                    help="lower the learning rate linearly to 0 over the last N of --steps "
-                        "(warmup-stable-decay: a run can be extended, then annealed)")
+                        "(a stable-then-decay schedule: a run can be extended, then annealed)")
     p.add_argument("--ema-decay", type=float, default=0.999)
     p.add_argument("--p-drop-emotion", type=float, default=0.15, help="CFG: share trained without emotion")
     p.add_argument("--p-drop-style", type=float, default=0.3, help="share trained without a reference")
