@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -45,9 +46,11 @@ def test_filter_keeps_the_judges_best_half_per_emotion(data_root, tmp_path):
     pool, kept = tmp_path / "pool.npz", tmp_path / "kept.npz"
     augment_study.generate_set(tiny_pipeline(), train, mels, 12, 32, 2, 2.0, pool, batch=6, source="x")
     judge = tiny_classifier()
-    info = augment_study.filter_set(pool, judge, kept)
+    info = augment_study.filter_set(pool, judge, kept, judge_id="j")
     data, sub = np.load(pool), np.load(kept)
-    assert str(sub["source"]) == "x"
+    # What a rerun needs to skip scoring again: the set's source, the judge and its statistics.
+    assert str(sub["source"]) == "x" and str(sub["judge"]) == "j"
+    assert json.loads(str(sub["filtering"])) == info
     for e in np.unique(data["emotions"]):
         n = int((data["emotions"] == e).sum())
         assert int((sub["emotions"] == e).sum()) == -(-n // 2)
