@@ -7,13 +7,14 @@ The diffusion pipeline must have been trained on the fold's *training* speakers 
 (train/train_diffusion.py --fold F); generated clips take their style reference from
 training-speaker clips only, so nothing of the test speakers leaks in. Conditions, all on the
 same speaker-independent split and seeds, at equal compute (draws per epoch = real clips):
-real; real + SpecAugment; real + generated; real + SpecAugment + generated, the last at
-generated:real = 0.5, 1, 2, and at 1 with only the better half of a pool twice that size per
-emotion, ranked by an independent judge's probability of the requested emotion (`--judge`, a
-classifier trained on the fold's training speakers, not one of the study's). Writes
-OUT/study.json, OUT/study.png and prints a table, with a paired bootstrap over test clips
-(seeds averaged) of each condition against real + SpecAugment, and the paper's circular
-measure beside it: a classifier's accuracy on generated mels.
+real; real + SpecAugment; real + mixup (a generator-free baseline); real + generated;
+real + SpecAugment + generated, the last at generated:real = 0.5, 1, 2, and at 1 with only
+the better half of a pool twice that size per emotion, ranked by an independent judge's
+probability of the requested emotion (`--judge`, a classifier trained on the fold's training
+speakers, not one of the study's). Writes OUT/study.json, OUT/study.png and prints a table,
+with a paired bootstrap over test clips (seeds averaged) of each condition against
+real + SpecAugment, and the paper's circular measure beside it: a classifier's accuracy on
+generated mels.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -36,14 +38,22 @@ from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corp
 from emodiff.diffusion import load_pipeline  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
 
-CONDITIONS = {  # name: (specaugment, generated ratio, judge-filtered)
-    "real": (False, 0.0, False),
-    "real+specaug": (True, 0.0, False),
-    "real+gen(1)": (False, 1.0, False),
-    "real+specaug+gen(0.5)": (True, 0.5, False),
-    "real+specaug+gen(1)": (True, 1.0, False),
-    "real+specaug+gen(2)": (True, 2.0, False),
-    "real+specaug+gen(1,filtered)": (True, 1.0, True),
+class Condition(NamedTuple):
+    specaugment: bool
+    ratio: float = 0.0  # generated:real clips
+    filtered: bool = False  # generated clips chosen by the judge
+    mixup: float = 0.0  # Beta(alpha, alpha) mixing of real clips, the generator-free baseline
+
+
+CONDITIONS = {
+    "real": Condition(False),
+    "real+specaug": Condition(True),
+    "real+mixup": Condition(False, mixup=0.2),
+    "real+gen(1)": Condition(False, 1.0),
+    "real+specaug+gen(0.5)": Condition(True, 0.5),
+    "real+specaug+gen(1)": Condition(True, 1.0),
+    "real+specaug+gen(2)": Condition(True, 2.0),
+    "real+specaug+gen(1,filtered)": Condition(True, 1.0, True),
 }
 BASELINE = "real+specaug"
 FILTER_KEEP = 0.5  # share of the generated pool a judge-filtered condition keeps
@@ -142,9 +152,9 @@ def main(argv=None) -> dict:
     if overlap:
         raise SystemExit(f"The pipeline was trained on test speakers {sorted(overlap)}: the study would leak.")
 
-    filtered = any(CONDITIONS[c][2] for c in args.conditions)
-    max_ratio = max(ratio / (FILTER_KEEP if judged else 1)  # the pool a filtered condition selects from
-                    for _, ratio, judged in map(CONDITIONS.get, args.conditions))
+    filtered = any(CONDITIONS[c].filtered for c in args.conditions)
+    max_ratio = max(c.ratio / (FILTER_KEEP if c.filtered else 1)  # the pool a filtered condition selects from
+                    for c in map(CONDITIONS.get, args.conditions))
     gen_path = args.out / f"generated_fold{args.fold}.npz"
     source = f"{fingerprint(args.pipeline)} steps={pipe_meta.get('steps')} guidance={args.guidance}"
     if gen_path.exists() and str(np.load(gen_path).get("source")) != source:  # sets before 'source': stale
@@ -171,12 +181,12 @@ def main(argv=None) -> dict:
               "--data-root", str(args.data_root), "--cache-dir", str(args.cache_dir)]
     results, correct = {}, {}
     for cond in args.conditions:
-        specaug, ratio, judged = CONDITIONS[cond]
+        c = CONDITIONS[cond]
         for seed in args.seeds:
             run = args.out / "runs" / f"{cond}_s{seed}"
-            data = filtered_path if judged else gen_path
-            extra = (["--specaugment"] if specaug else []) + (
-                ["--generated", str(data), "--generated-ratio", str(ratio)] if ratio else [])
+            data = filtered_path if c.filtered else gen_path
+            extra = ((["--specaugment"] if c.specaugment else []) + (["--mixup", str(c.mixup)] if c.mixup else [])
+                     + (["--generated", str(data), "--generated-ratio", str(c.ratio)] if c.ratio else []))
             if not (run / "metrics.json").exists():
                 train_classifier.main(common + extra + ["--seed", str(seed), "--out", str(run)])
             m = json.loads((run / "metrics.json").read_text())
