@@ -1,5 +1,5 @@
 """Time to generate and to enhance a 3 s clip on this machine, vocoding included, at
-10 / 25 / 50 solver steps against 1000-step DDPM.
+10 / 12 / 15 / 25 / 50 solver steps against 1000-step DDPM.
 
     python bench/bench_diffusion.py [--pipeline checkpoints/diffusion] [--ddpm-steps 1000]
 """
@@ -43,7 +43,8 @@ def main() -> None:
     pipe.generate("happy", seconds=1.0, steps=2)  # warm-up: vocoder load, allocator
 
     rows = []
-    for sampler, steps in [("dpm", 10), ("dpm", 25), ("dpm", 50), ("ddim", 25), ("ddpm", args.ddpm_steps)]:
+    for sampler, steps in [("dpm", 10), ("dpm", 12), ("dpm", 15), ("dpm", 25), ("dpm", 50), ("ddim", 25),
+                          ("ddpm", args.ddpm_steps)]:
         reps = 1 if steps > 100 else args.repeats
         gen = timed(lambda: pipe.generate("angry", seconds=3.0, steps=steps, sampler=sampler,
                                           generator=mel_seed(0)), reps)
