@@ -51,6 +51,8 @@ def test_filter_keeps_the_judges_best_half_per_emotion(data_root, tmp_path):
     # What a rerun needs to skip scoring again: the set's source, the judge and its statistics.
     assert str(sub["source"]) == "x" and str(sub["judge"]) == "j"
     assert json.loads(str(sub["filtering"])) == info
+    # A rerun with the same pool and judge reads those back instead of scoring (no judge needed).
+    assert augment_study.filter_set(pool, None, kept, judge_id="j") == info
     for e in np.unique(data["emotions"]):
         n = int((data["emotions"] == e).sum())
         assert int((sub["emotions"] == e).sum()) == -(-n // 2)

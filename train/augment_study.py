@@ -92,9 +92,13 @@ def filter_set(path: Path, judge: EmotionClassifier, out: Path, keep: float = FI
                judge_id: str = "") -> dict:
     """The share `keep` of each emotion's generated mels that `judge` finds most like that
     emotion, in their original (balanced) order. Returns the judge's mean target probability
-    over all and over the kept mels, also stored in `out` beside `judge_id` so that a rerun
-    with the same set and judge need not score the pool again."""
+    over all and over the kept mels, also stored in `out` beside `judge_id`: when `out` already
+    holds this pool's selection by the same judge, those are returned without scoring again."""
     data = dict(np.load(path))
+    if judge_id and out.exists():
+        with np.load(out) as previous:
+            if str(previous.get("judge")) == judge_id and str(previous.get("source")) == str(data.get("source")):
+                return json.loads(str(previous["filtering"]))
     probs = clip_probabilities(judge, [m.astype(np.float32) for m in data["mels"]])
     target = probs[np.arange(len(probs)), [judge.emotions.index(str(e)) for e in data["emotions"]]]
     kept = np.zeros(len(target), bool)
@@ -169,12 +173,8 @@ def main(argv=None) -> dict:
         judge = EmotionClassifier.from_pretrained(args.judge)
         if set(judge.metadata.get("train_speakers", [])) & {r.speaker for r in test}:
             raise SystemExit("The judge was trained on test speakers: the study would leak.")
-        judge_id = f"{fingerprint(args.judge)} keep={FILTER_KEEP}"
-        previous = np.load(filtered_path) if filtered_path.exists() else {}
-        if str(previous.get("judge")) == judge_id and str(previous.get("source")) == source:
-            filtering = json.loads(str(previous["filtering"]))
-        else:
-            filtering = filter_set(gen_path, judge, filtered_path, judge_id=judge_id)
+        filtering = filter_set(gen_path, judge, filtered_path,
+                               judge_id=f"{fingerprint(args.judge)} keep={FILTER_KEEP}")
 
     common = ["--arch", "small", "--epochs", str(args.epochs), "--val-speakers", "0", "--protocol", "speaker",
               "--n-folds", str(args.n_folds), "--fold", str(args.fold), "--crop-frames", str(args.crop_frames),
