@@ -58,9 +58,9 @@ def _vocode(args) -> None:
     from .vocoder import Vocoder
 
     audio = load_audio(args.audio, crop=True)
-    vocoder = Vocoder(args.vocoder)
+    vocoder = Vocoder(args.vocoder, precision=args.precision)
     save_audio(args.out, vocoder(mel_spectrogram(audio.samples)).numpy())
-    print(f"{args.audio} -> mel -> {vocoder.method} -> {args.out}")
+    print(f"{args.audio} -> mel -> {vocoder.method} ({vocoder.precision}) -> {args.out}")
 
 
 def _classify(args) -> None:
@@ -190,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("audio")
     p.add_argument("--out", default="vocoded.wav")
     p.add_argument("--vocoder", choices=("hifigan", "griffin-lim"), default="hifigan")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="HiFi-GAN convolutions; auto = bf16 where the CPU has it natively")
     p.set_defaults(func=_vocode)
     return parser
 

@@ -3,16 +3,10 @@ import pytest
 import torch
 
 from emodiff.audio import load_audio, mel_spectrogram
+from emodiff.metrics import mel_l1_by_level, si_sdr
 from emodiff.vocoder import HiFiGANGenerator, Vocoder, _fold_weight_norm, griffin_lim, hifigan_files
 
 from .conftest import EMODB_CLIP, RAVDESS_CLIP, tone
-
-
-def si_sdr(ref: torch.Tensor, est: torch.Tensor) -> float:
-    """Scale-invariant signal-to-distortion ratio (dB): sensitive to phase, unlike mel L1."""
-    alpha = (est * ref).sum() / (ref * ref).sum()
-    target = alpha * ref
-    return float(10 * torch.log10(target.square().sum() / (est - target).square().sum()))
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +44,22 @@ def test_hifigan_reconstructs_real_clips_better_than_griffin_lim(data_root, hifi
     # Griffin-Lim iterates on exactly this STFT magnitude, so mel L1 alone flatters it (~0.1);
     # its phase is incoherent, which SI-SDR against the original reveals.
     assert si_sdr(x, wave) > si_sdr(x, gl) + 8
+
+
+def test_bf16_convolutions_leave_loud_bins_alone(data_root, hifigan):
+    """bf16 HiFi-GAN (the default on CPUs with native bf16) changes only near-silence."""
+    fp32, bf16 = Vocoder("hifigan", precision="fp32"), Vocoder("hifigan", precision="bf16")
+    assert fp32.generator.conv_pre.weight.dtype == torch.float32
+    assert bf16.generator.conv_pre.weight.dtype == torch.bfloat16 and bf16.precision == "bf16"
+    mel = mel_spectrogram(torch.from_numpy(load_audio(EMODB_CLIP).samples))
+    wave32, wave16 = fp32(mel), bf16(mel)
+    assert wave16.dtype == torch.float32 and wave16.shape == wave32.shape
+    (loud32, quiet32), (loud16, quiet16) = (mel_l1_by_level(mel, mel_spectrogram(w)) for w in (wave32, wave16))
+    assert abs(loud16 - loud32) < 0.01 and quiet16 < quiet32 + 0.05
+    assert si_sdr(wave32, wave16) > 15  # the same waveform, not merely the same envelope
+    assert hifigan.precision in ("fp32", "bf16")
+    with pytest.raises(ValueError):
+        Vocoder("hifigan", precision="fp8")
 
 
 def test_griffin_lim_is_the_fallback_and_batched():

@@ -1,0 +1,67 @@
+"""HiFi-GAN in fp32 vs bf16 convolutions: time for a 3 s clip and what it does to the sound.
+
+    python bench/bench_vocoder.py [--data-root ../shared/data] [--clips 24]
+
+Quality is measured by resynthesising real clips (both corpora, a seeded sample): log-mel L1
+of the vocoded wave against the clip's own mel, split into loud bins (within 40 dB of the
+clip's peak) and quiet ones, and SI-SDR of the bf16 wave against the fp32 one. bf16 on a CPU without
+native bf16 is emulated and slow; the table says which this machine is.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emodiff.audio import load_audio, mel_spectrogram
+from emodiff.data import ALL_EMOTIONS, DEFAULT_DATA_ROOT, index_corpora
+from emodiff.metrics import mel_l1_by_level, si_sdr
+from emodiff.vocoder import Vocoder, native_bf16
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--clips", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+
+    records = index_corpora(args.data_root, ALL_EMOTIONS)
+    waves = [torch.from_numpy(load_audio(r.path).samples)
+             for r in random.Random(0).sample(records, args.clips)]
+    mels = [mel_spectrogram(w) for w in waves]
+    three = mel_spectrogram(torch.from_numpy(np.resize(waves[0].numpy(), 3 * 22050)))
+
+    rows = []
+    for precision in ("fp32", "bf16"):
+        vocoder = Vocoder("hifigan", precision=precision)
+        vocoder(three)  # warm-up: oneDNN kernels, allocator
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            vocoder(three)
+            times.append(time.perf_counter() - start)
+        vocoded = [vocoder(m) for m in mels]
+        levels = np.array([mel_l1_by_level(m, mel_spectrogram(v)) for m, v in zip(mels, vocoded)])
+        rows.append((precision, times, levels.mean(0), vocoded))
+    agreement = [si_sdr(a, b) for a, b in zip(rows[0][3], rows[1][3])]
+
+    print(f"device: cpu ({torch.get_num_threads()} threads), {platform.machine()}, native bf16: "
+          f"{native_bf16()}, torch {torch.__version__}; {args.clips} real clips\n")
+    print("| convolutions | 3 s clip p50 / p95 | mel L1, loud bins | mel L1, quiet bins (< -40 dB) |")
+    print("|---|---|---|---|")
+    for precision, times, (loud, quiet), _ in rows:
+        print(f"| {precision} | {statistics.median(times):.3f} / {np.percentile(times, 95):.3f} s "
+              f"| {loud:.4f} | {quiet:.4f} |")
+    print(f"\nbf16 vs fp32 wave, SI-SDR median {np.median(agreement):.1f} dB, "
+          f"min {np.min(agreement):.1f} dB")
+
+
+if __name__ == "__main__":
+    main()
