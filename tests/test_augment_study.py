@@ -61,3 +61,26 @@ def test_filter_keeps_the_judges_best_half_per_emotion(data_root, tmp_path):
     assert rows == sorted(rows)
     # ... and the judge likes them at least as much as the pool on average.
     assert info["judge_target_prob_kept"] >= info["judge_target_prob_all"]
+
+
+def test_vocoded_set_is_the_pools_prefix_after_a_round_trip(data_root, tmp_path):
+    from emodiff.audio import load_audio, mel_spectrogram
+    from emodiff.metrics import mel_l1_by_level
+
+    records = index_corpora(data_root, corpora=["emodb"])[:3]
+    real = np.stack([mel_spectrogram(load_audio(r.path).samples)[:, :64].numpy() for r in records])
+    pool, out = tmp_path / "pool.npz", tmp_path / "vocoded.npz"
+    np.savez_compressed(pool, mels=real.astype(np.float16), emotions=np.array([r.emotion for r in records]),
+                        corpora=np.array(["emodb"] * 3), steps=10, guidance=2.0, source="x")
+    augment_study.vocode_set(pool, out, 2)
+    data = np.load(out)
+    assert data["mels"].shape == (2, 80, 64) and data["mels"].dtype == np.float16
+    assert list(data["emotions"]) == [r.emotion for r in records[:2]] and str(data["source"]) == "x"
+    # HiFi-GAN keeps what a wave can carry: the loud part of a real mel comes back.
+    for before, after in zip(real, data["mels"].astype(np.float32)):
+        assert mel_l1_by_level(before, after)[0] < 0.45
+    stamp = out.stat().st_mtime_ns
+    augment_study.vocode_set(pool, out, 2)  # already there: kept
+    assert out.stat().st_mtime_ns == stamp
+    augment_study.vocode_set(pool, out, 3)  # more wanted: made again
+    assert len(np.load(out)["mels"]) == 3

@@ -11,7 +11,8 @@ real; real + SpecAugment; real + mixup (a generator-free baseline); real + gener
 real + SpecAugment + generated, the last at generated:real = 0.5, 1, 2, and at 1 with only
 the better half of a pool twice that size per emotion, ranked by an independent judge's
 probability of the requested emotion (`--judge`, a classifier trained on the fold's training
-speakers, not one of the study's). Writes OUT/study.json, OUT/study.png and prints a table,
+speakers, not one of the study's), and at 1 with the generated mels vocoded by HiFi-GAN and
+analysed again, as if the clips had been saved as audio. Writes OUT/study.json, OUT/study.png and prints a table,
 with a paired bootstrap over test clips (seeds averaged) of each condition against
 real + SpecAugment, and the paper's circular measure beside it: a classifier's accuracy on
 generated mels.
@@ -32,17 +33,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import train_classifier  # noqa: E402
 
+from emodiff.audio import mel_spectrogram  # noqa: E402
 from emodiff.classifier import EmotionClassifier, clip_probabilities  # noqa: E402
 from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corpora,  # noqa: E402
                           speaker_fold, speech_mels)
 from emodiff.diffusion import load_pipeline  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
+from emodiff.vocoder import Vocoder  # noqa: E402
 
 class Condition(NamedTuple):
     specaugment: bool
     ratio: float = 0.0  # generated:real clips
     filtered: bool = False  # generated clips chosen by the judge
     mixup: float = 0.0  # Beta(alpha, alpha) mixing of real clips, the generator-free baseline
+    vocoded: bool = False  # generated mels after a HiFi-GAN -> mel round trip
 
 
 CONDITIONS = {
@@ -54,6 +58,8 @@ CONDITIONS = {
     "real+specaug+gen(1)": Condition(True, 1.0),
     "real+specaug+gen(2)": Condition(True, 2.0),
     "real+specaug+gen(1,filtered)": Condition(True, 1.0, True),
+    "real+gen(1,vocoded)": Condition(False, 1.0, vocoded=True),
+    "real+specaug+gen(1,vocoded)": Condition(True, 1.0, vocoded=True),
 }
 BASELINE = "real+specaug"
 FILTER_KEEP = 0.5  # share of the generated pool a judge-filtered condition keeps
@@ -110,6 +116,25 @@ def filter_set(path: Path, judge: EmotionClassifier, out: Path, keep: float = FI
     np.savez_compressed(out, **{k: v[kept] if k in ("mels", "emotions", "corpora") else v
                                 for k, v in data.items()}, judge=judge_id, filtering=json.dumps(stats))
     return stats
+
+
+def vocode_set(path: Path, out: Path, n: int, batch: int = 16) -> None:
+    """The first n generated mels (a balanced prefix) through HiFi-GAN and back through our
+    mel front end: only what a waveform can carry survives. Kept when `out` already holds
+    at least n from the same pool."""
+    data = dict(np.load(path))
+    if out.exists():
+        with np.load(out) as previous:
+            if str(previous["source"]) == str(data["source"]) and len(previous["mels"]) >= n:
+                return
+    vocoder = Vocoder()
+    mels = []
+    for s in tqdm(range(0, n, batch), desc="vocoding"):
+        chunk = torch.from_numpy(data["mels"][s:min(s + batch, n)].astype(np.float32))
+        mels.append(mel_spectrogram(vocoder(chunk)).numpy().astype(np.float16))
+    np.savez_compressed(out, **{k: v[:n] for k, v in data.items() if k in ("emotions", "corpora")},
+                        mels=np.concatenate(mels),
+                        **{k: v for k, v in data.items() if k not in ("mels", "emotions", "corpora")})
 
 
 def paired_bootstrap(p_a: np.ndarray, p_b: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0):
@@ -179,12 +204,17 @@ def main(argv=None) -> dict:
     common = ["--arch", "small", "--epochs", str(args.epochs), "--val-speakers", "0", "--protocol", "speaker",
               "--n-folds", str(args.n_folds), "--fold", str(args.fold), "--crop-frames", str(args.crop_frames),
               "--data-root", str(args.data_root), "--cache-dir", str(args.cache_dir)]
+    vocoded_path = args.out / f"generated_fold{args.fold}_vocoded.npz"
+    vocoded = [c.ratio for c in map(CONDITIONS.get, args.conditions) if c.vocoded]
+    if vocoded:
+        vocode_set(gen_path, vocoded_path, int(np.ceil(max(vocoded) * len(train))))
+
     results, correct = {}, {}
     for cond in args.conditions:
         c = CONDITIONS[cond]
         for seed in args.seeds:
             run = args.out / "runs" / f"{cond}_s{seed}"
-            data = filtered_path if c.filtered else gen_path
+            data = filtered_path if c.filtered else vocoded_path if c.vocoded else gen_path
             extra = ((["--specaugment"] if c.specaugment else []) + (["--mixup", str(c.mixup)] if c.mixup else [])
                      + (["--generated", str(data), "--generated-ratio", str(c.ratio)] if c.ratio else []))
             if not (run / "metrics.json").exists():
