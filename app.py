@@ -123,11 +123,11 @@ def enhance(path, target, strength, steps, guidance, seed, progress=gr.Progress(
     return fig, _pcm(audio.samples), _pcm(out.wave.numpy()), before, clf.confidences(out.mel)
 
 
-def generate(emotion, reference, seconds, steps, seed, progress=gr.Progress(track_tqdm=True)):
+def generate(emotion, reference, seconds, steps, guidance, seed, progress=gr.Progress(track_tqdm=True)):
     """Generate: emotion (+ optional style reference) -> mel, audio, downloadable WAV."""
     ref = _audio(reference) if reference else None
     out = _model(pipeline).generate(emotion, reference=ref, seconds=seconds, steps=int(steps),
-                                    generator=_seed(seed))
+                                    guidance=guidance, generator=_seed(seed))
     wav = _download_path(f"emodiff_{emotion}.wav")
     sf.write(wav, out.wave.numpy(), SR, subtype="PCM_16")
     return plot_mels([out.mel.numpy()], [f"generated: {emotion}"]), _pcm(out.wave.numpy()), str(wav)
@@ -181,7 +181,10 @@ def _examples():
 
 
 def build_demo() -> gr.Blocks:
+    from emodiff.diffusion import DEFAULT_GUIDANCE
+
     sampling = dict(minimum=5, maximum=50, step=1, value=25, label="solver steps")
+    guidance_scale = dict(minimum=1.0, maximum=5.0, value=DEFAULT_GUIDANCE, step=0.5, label="guidance")
     # delete_cache: Gradio's copies of uploads and outputs go after an hour.
     with gr.Blocks(title="EmoDiff", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# EmoDiff\nSpeech-emotion recognition and emotion-conditioned mel diffusion "
@@ -202,7 +205,7 @@ def build_demo() -> gr.Blocks:
                     target = gr.Dropdown(["predicted", *EMOTIONS], value="predicted", label="target emotion")
                     strength = gr.Slider(0.1, 0.9, value=0.5, step=0.05, label="strength")
                     enh_steps = gr.Slider(**sampling)
-                    guidance = gr.Slider(1.0, 5.0, value=2.0, step=0.5, label="guidance")
+                    enh_guidance = gr.Slider(**guidance_scale)
                     enh_seed = gr.Number(value=0, precision=0, label="seed (-1: random)")
             enh_plot = gr.Plot(label="original vs enhanced")
             with gr.Row():
@@ -212,7 +215,7 @@ def build_demo() -> gr.Blocks:
                 before = gr.Label(num_top_classes=6, label="confidences before")
                 after = gr.Label(num_top_classes=6, label="confidences after")
             gr.Button("Enhance", variant="primary").click(
-                enhance, [enh_in, target, strength, enh_steps, guidance, enh_seed],
+                enhance, [enh_in, target, strength, enh_steps, enh_guidance, enh_seed],
                 [enh_plot, enh_orig, enh_out, before, after], api_name="enhance")
         with gr.Tab("Generate"):
             with gr.Row():
@@ -222,13 +225,15 @@ def build_demo() -> gr.Blocks:
                                        label="style reference (optional)")
                     seconds = gr.Slider(1.0, 6.0, value=3.0, step=0.5, label="length (s)")
                     gen_steps = gr.Slider(**sampling)
+                    gen_guidance = gr.Slider(**guidance_scale)
                     gen_seed = gr.Number(value=0, precision=0, label="seed (-1: random)")
                 with gr.Column():
                     gen_plot = gr.Plot(label="generated mel")
                     gen_audio = gr.Audio(label="generated audio", interactive=False)
                     gen_file = gr.File(label="download WAV")
             gr.Button("Generate", variant="primary").click(
-                generate, [gen_emotion, gen_ref, seconds, gen_steps, gen_seed], [gen_plot, gen_audio, gen_file],
+                generate, [gen_emotion, gen_ref, seconds, gen_steps, gen_guidance, gen_seed],
+                [gen_plot, gen_audio, gen_file],
                 api_name="generate")
         with gr.Tab("Listening test"):
             gr.Markdown("Listen, then say which emotion you hear and how natural it sounds. Your answers "

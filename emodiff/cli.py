@@ -117,14 +117,15 @@ def _make_study(args) -> None:
     from .study import make_study
 
     _, test = speaker_fold(index_corpora(args.data_root, EMOTIONS), args.fold)
-    study = make_study(args.out, test, load_pipeline(args.pipeline),
-                       n_per_source=args.n, strength=args.strength, steps=args.steps, seed=args.seed or 0)
+    study = make_study(args.out, test, load_pipeline(args.pipeline), n_per_source=args.n,
+                       strength=args.strength, steps=args.steps, guidance=args.guidance, seed=args.seed or 0)
     print(f"{len(study.clip_ids())} clips in {study.folder} (real, enhanced, generated: {args.n} each)")
 
 
 def _sampling_args(p) -> None:
     p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--guidance", type=float, default=2.0)
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale (default: the pipeline's, 3)")
     p.add_argument("--sampler", choices=("dpm", "ddim", "ddpm"), default="dpm")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--pipeline", type=Path, default=CHECKPOINTS / "diffusion")

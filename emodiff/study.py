@@ -192,7 +192,7 @@ def fleiss_kappa(ratings: list[list[str]]) -> float | None:
 
 
 def make_study(folder, records, pipe, n_per_source: int = 12, strength: float = 0.5, steps: int = 25,
-               seed: int = 0) -> Study:
+               guidance: float | None = None, seed: int = 0) -> Study:
     """Prepare a listening test: `n_per_source` real clips from `records` (use unseen speakers),
     as many of them enhanced toward another emotion, and as many generated, emotions balanced.
     Files get opaque names so nothing in a URL or file name tells the source."""
@@ -213,10 +213,12 @@ def make_study(folder, records, pipe, n_per_source: int = 12, strength: float = 
         add("real", r.emotion, load_audio(r.path).samples, {"file": r.path.name})
     for i, r in enumerate(to_enhance):
         target = EMOTIONS[(EMOTIONS.index(r.emotion) + 1 + i % 5) % 6]
-        out = pipe.enhance(load_audio(r.path), target, strength=strength, steps=steps, generator=mel_seed(seed + i))
+        out = pipe.enhance(load_audio(r.path), target, strength=strength, steps=steps, guidance=guidance,
+                           generator=mel_seed(seed + i))
         add("enhanced", target, out.wave.numpy(), {"file": r.path.name, "from": r.emotion, "strength": strength})
     for i in range(n_per_source):
         emotion = EMOTIONS[i % 6]
-        out = pipe.generate(emotion, seconds=3.0, steps=steps, generator=mel_seed(seed + 1000 + i))
+        out = pipe.generate(emotion, seconds=3.0, steps=steps, guidance=guidance,
+                            generator=mel_seed(seed + 1000 + i))
         add("generated", emotion, out.wave.numpy(), {"index": i})
     return study

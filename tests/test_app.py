@@ -65,7 +65,7 @@ def test_enhance_and_generate(served):
     plot, original, enhanced, before, after = client.predict(
         handle_file(str(EMODB_CLIP)), "sad", 0.5, 5, 2.0, 0, api_name="/enhance")
     assert original and enhanced and before["label"] in app.EMOTIONS and after["label"] in app.EMOTIONS
-    plot, audio, wav = client.predict("angry", None, 1.0, 5, 1, api_name="/generate")
+    plot, audio, wav = client.predict("angry", None, 1.0, 5, 3.0, 1, api_name="/generate")
     assert audio and wav.endswith(".wav")
 
 

@@ -9,8 +9,8 @@ import torch
 
 from emodiff.audio import MelNormalizer
 from emodiff.data import EMOTIONS
-from emodiff.diffusion import (EmotionDiffusionPipeline, MelDenoiser, MelStyleEncoder, mel_seed,
-                               training_scheduler)
+from emodiff.diffusion import (DEFAULT_GUIDANCE, EmotionDiffusionPipeline, MelDenoiser, MelStyleEncoder,
+                               mel_seed, training_scheduler)
 
 from .conftest import EMODB_CLIP
 
@@ -78,6 +78,9 @@ def test_seeded_sampling_repeats_and_guidance_matters():
     assert a.mel.shape[0] == 80 and a.mel.shape[1] >= 0.5 * 86
     g = pipe.generate("angry", seconds=0.5, steps=4, generator=mel_seed(3), guidance=5.0, vocode=False)
     assert not torch.allclose(a.mel, g.mel)
+    default = pipe.generate("angry", seconds=0.5, steps=4, generator=mel_seed(3), guidance=DEFAULT_GUIDANCE,
+                            vocode=False)
+    torch.testing.assert_close(a.mel, default.mel, atol=0, rtol=0)  # no guidance given: the default
     d = pipe.generate("angry", seconds=0.5, steps=4, generator=mel_seed(3), sampler="ddim", vocode=False)
     assert d.mel.shape == a.mel.shape
     with pytest.raises(ValueError, match="Unknown emotion"):
