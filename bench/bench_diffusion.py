@@ -45,16 +45,16 @@ def main() -> None:
     rows = []
     for sampler, steps in [("dpm", 10), ("dpm", 12), ("dpm", 15), ("dpm", 25), ("dpm", 50), ("ddim", 25),
                           ("ddpm", args.ddpm_steps)]:
-        reps = 1 if steps > 100 else args.repeats
         gen = timed(lambda: pipe.generate("angry", seconds=3.0, steps=steps, sampler=sampler,
-                                          generator=mel_seed(0)), reps)
+                                          generator=mel_seed(0)), args.repeats)
         enh = timed(lambda: pipe.enhance(clip, "sad", strength=0.5, steps=steps, sampler=sampler,
-                                         generator=mel_seed(0)), reps) if steps <= 100 else None
+                                         generator=mel_seed(0)), args.repeats) if steps <= 100 else None
         rows.append((sampler, steps, gen, enh))
     base = next(g for s, n, g, _ in rows if s == "ddpm")
     device = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
     print(f"device: {device}, {platform.machine()}, torch {torch.__version__}; "
-          f"UNet {n_params / 1e6:.1f} M parameters\n")
+          f"UNet {n_params / 1e6:.1f} M parameters; HiFi-GAN convolutions {pipe.vocoder.precision}; "
+          f"best of {args.repeats}\n")
     print("| sampler | steps | generate 3 s (incl. HiFi-GAN) | enhance 3 s, strength 0.5 | speed-up vs DDPM |")
     print("|---|---|---|---|---|")
     for sampler, steps, gen, enh in rows:
