@@ -12,10 +12,10 @@ real + SpecAugment + generated, the last at generated:real = 0.5, 1, 2, and at 1
 the better half of a pool twice that size per emotion, ranked by an independent judge's
 probability of the requested emotion (`--judge`, a classifier trained on the fold's training
 speakers, not one of the study's), and at 1 with the generated mels vocoded by HiFi-GAN and
-analysed again, as if the clips had been saved as audio. Writes OUT/study.json, OUT/study.png and prints a table,
-with a paired bootstrap over test clips (seeds averaged) of each condition against
-real + SpecAugment, and the paper's circular measure beside it: a classifier's accuracy on
-generated mels.
+analysed again, as if the clips had been saved as audio. Writes OUT/study.json, OUT/study.png
+and prints a table, with a paired bootstrap over test clips (seeds averaged) of each condition
+against real + SpecAugment, and the paper's circular measure beside it: a classifier's
+accuracy on generated mels.
 """
 from __future__ import annotations
 
@@ -201,14 +201,14 @@ def main(argv=None) -> dict:
         filtering = filter_set(gen_path, judge, filtered_path,
                                judge_id=f"{fingerprint(args.judge)} keep={FILTER_KEEP}")
 
-    common = ["--arch", "small", "--epochs", str(args.epochs), "--val-speakers", "0", "--protocol", "speaker",
-              "--n-folds", str(args.n_folds), "--fold", str(args.fold), "--crop-frames", str(args.crop_frames),
-              "--data-root", str(args.data_root), "--cache-dir", str(args.cache_dir)]
     vocoded_path = args.out / f"generated_fold{args.fold}_vocoded.npz"
     vocoded = [c.ratio for c in map(CONDITIONS.get, args.conditions) if c.vocoded]
     if vocoded:
         vocode_set(gen_path, vocoded_path, int(np.ceil(max(vocoded) * len(train))))
 
+    common = ["--arch", "small", "--epochs", str(args.epochs), "--val-speakers", "0", "--protocol", "speaker",
+              "--n-folds", str(args.n_folds), "--fold", str(args.fold), "--crop-frames", str(args.crop_frames),
+              "--data-root", str(args.data_root), "--cache-dir", str(args.cache_dir)]
     results, correct = {}, {}
     for cond in args.conditions:
         c = CONDITIONS[cond]
