@@ -26,6 +26,7 @@ import soundfile as sf  # noqa: E402
 from emodiff import EMOTIONS, AudioError, load_audio, mel_spectrogram  # noqa: E402
 from emodiff.checkpoint import CheckpointError  # noqa: E402
 from emodiff.plotting import plot_mels  # noqa: E402
+from emodiff.sampling import DEFAULT_GUIDANCE  # noqa: E402
 from emodiff.study import Study, StudyError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -181,8 +182,6 @@ def _examples():
 
 
 def build_demo() -> gr.Blocks:
-    from emodiff.diffusion import DEFAULT_GUIDANCE
-
     sampling = dict(minimum=5, maximum=50, step=1, value=25, label="solver steps")
     guidance_scale = dict(minimum=1.0, maximum=5.0, value=DEFAULT_GUIDANCE, step=0.5, label="guidance")
     # delete_cache: Gradio's copies of uploads and outputs go after an hour.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .audio import AudioError
 from .checkpoint import CheckpointError
+from .sampling import DEFAULT_GUIDANCE
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
@@ -124,8 +125,8 @@ def _make_study(args) -> None:
 
 def _sampling_args(p) -> None:
     p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--guidance", type=float, default=None,
-                   help="classifier-free guidance scale (default: the pipeline's, 3)")
+    p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                   help="classifier-free guidance scale (default %(default)s)")
     p.add_argument("--sampler", choices=("dpm", "ddim", "ddpm"), default="dpm")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--pipeline", type=Path, default=CHECKPOINTS / "diffusion")

@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .data import EMOTIONS
+from .sampling import DEFAULT_GUIDANCE
 
 SOURCES = ("real", "enhanced", "generated")
 _ID = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
@@ -192,7 +193,7 @@ def fleiss_kappa(ratings: list[list[str]]) -> float | None:
 
 
 def make_study(folder, records, pipe, n_per_source: int = 12, strength: float = 0.5, steps: int = 25,
-               guidance: float | None = None, seed: int = 0) -> Study:
+               guidance: float = DEFAULT_GUIDANCE, seed: int = 0) -> Study:
     """Prepare a listening test: `n_per_source` real clips from `records` (use unseen speakers),
     as many of them enhanced toward another emotion, and as many generated, emotions balanced.
     Files get opaque names so nothing in a URL or file name tells the source."""

@@ -9,8 +9,9 @@ import torch
 
 from emodiff.audio import MelNormalizer
 from emodiff.data import EMOTIONS
-from emodiff.diffusion import (DEFAULT_GUIDANCE, EmotionDiffusionPipeline, MelDenoiser, MelStyleEncoder,
-                               mel_seed, training_scheduler)
+from emodiff.diffusion import (EmotionDiffusionPipeline, MelDenoiser, MelStyleEncoder, mel_seed,
+                               training_scheduler)
+from emodiff.sampling import DEFAULT_GUIDANCE
 
 from .conftest import EMODB_CLIP
 

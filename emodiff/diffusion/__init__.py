@@ -1,9 +1,8 @@
 """Emotion-conditioned mel diffusion: network (`unet`, `style`), pipeline loop (`pipeline`);
 noise schedules come from diffusers."""
-from .pipeline import (DEFAULT_GUIDANCE, EmotionDiffusionPipeline, MelOutput, load_pipeline, mel_seed,
-                       training_scheduler)
+from .pipeline import EmotionDiffusionPipeline, MelOutput, load_pipeline, mel_seed, training_scheduler
 from .style import MelStyleEncoder
 from .unet import MelDenoiser
 
-__all__ = ["DEFAULT_GUIDANCE", "EmotionDiffusionPipeline", "MelDenoiser", "MelOutput", "MelStyleEncoder",
-           "load_pipeline", "mel_seed", "training_scheduler"]
+__all__ = ["EmotionDiffusionPipeline", "MelDenoiser", "MelOutput", "MelStyleEncoder", "load_pipeline",
+           "mel_seed", "training_scheduler"]
