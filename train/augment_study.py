@@ -63,6 +63,7 @@ CONDITIONS = {
 }
 BASELINE = "real+specaug"
 FILTER_KEEP = 0.5  # share of the generated pool a judge-filtered condition keeps
+PER_CLIP = ("mels", "emotions", "corpora")  # a generated set's arrays with one row per clip
 
 
 def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: float, path: Path,
@@ -94,17 +95,23 @@ def fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def subset(data: dict, rows, **replace) -> dict:
+    """A generated set's clips at `rows` (a mask or a slice), the entries that describe the set
+    (steps, guidance, source) kept as they are; `replace` adds or overrides entries."""
+    return {**{k: v[rows] if k in PER_CLIP else v for k, v in data.items()}, **replace}
+
+
 def filter_set(path: Path, judge: EmotionClassifier, out: Path, keep: float = FILTER_KEEP,
                judge_id: str = "") -> dict:
     """The share `keep` of each emotion's generated mels that `judge` finds most like that
     emotion, in their original (balanced) order. Returns the judge's mean target probability
     over all and over the kept mels, also stored in `out` beside `judge_id`: when `out` already
     holds this pool's selection by the same judge, those are returned without scoring again."""
-    data = dict(np.load(path))
     if judge_id and out.exists():
-        with np.load(out) as previous:
-            if str(previous.get("judge")) == judge_id and str(previous.get("source")) == str(data.get("source")):
+        with np.load(path) as pool, np.load(out) as previous:
+            if str(previous.get("judge")) == judge_id and str(previous.get("source")) == str(pool.get("source")):
                 return json.loads(str(previous["filtering"]))
+    data = dict(np.load(path))
     probs = clip_probabilities(judge, [m.astype(np.float32) for m in data["mels"]])
     target = probs[np.arange(len(probs)), [judge.emotions.index(str(e)) for e in data["emotions"]]]
     kept = np.zeros(len(target), bool)
@@ -113,8 +120,7 @@ def filter_set(path: Path, judge: EmotionClassifier, out: Path, keep: float = FI
         kept[idx[np.argsort(-target[idx])[:int(np.ceil(keep * len(idx)))]]] = True
     stats = {"keep": keep, "judge_target_prob_all": float(target.mean()),
              "judge_target_prob_kept": float(target[kept].mean())}
-    np.savez_compressed(out, **{k: v[kept] if k in ("mels", "emotions", "corpora") else v
-                                for k, v in data.items()}, judge=judge_id, filtering=json.dumps(stats))
+    np.savez_compressed(out, **subset(data, kept, judge=judge_id, filtering=json.dumps(stats)))
     return stats
 
 
@@ -122,19 +128,17 @@ def vocode_set(path: Path, out: Path, n: int, batch: int = 16) -> None:
     """The first n generated mels (a balanced prefix) through HiFi-GAN and back through our
     mel front end: only what a waveform can carry survives. Kept when `out` already holds
     at least n from the same pool."""
-    data = dict(np.load(path))
     if out.exists():
-        with np.load(out) as previous:
-            if str(previous["source"]) == str(data["source"]) and len(previous["mels"]) >= n:
+        with np.load(path) as pool, np.load(out) as previous:
+            if str(previous["source"]) == str(pool["source"]) and len(previous["emotions"]) >= n:
                 return
+    data = dict(np.load(path))
     vocoder = Vocoder()
     mels = []
     for s in tqdm(range(0, n, batch), desc="vocoding"):
         chunk = torch.from_numpy(data["mels"][s:min(s + batch, n)].astype(np.float32))
         mels.append(mel_spectrogram(vocoder(chunk)).numpy().astype(np.float16))
-    np.savez_compressed(out, **{k: v[:n] for k, v in data.items() if k in ("emotions", "corpora")},
-                        mels=np.concatenate(mels),
-                        **{k: v for k, v in data.items() if k not in ("mels", "emotions", "corpora")})
+    np.savez_compressed(out, **subset(data, slice(0, n), mels=np.concatenate(mels)))
 
 
 def paired_bootstrap(p_a: np.ndarray, p_b: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0):
