@@ -13,7 +13,6 @@ import argparse
 import platform
 import random
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,8 @@ from emodiff.audio import load_audio, mel_spectrogram
 from emodiff.data import ALL_EMOTIONS, DEFAULT_DATA_ROOT, index_corpora
 from emodiff.metrics import mel_l1_by_level, si_sdr
 from emodiff.vocoder import Vocoder, native_bf16
+
+from bench_features import time_it  # bench/ is on the path when run as a script
 
 
 def main() -> None:
@@ -42,11 +43,7 @@ def main() -> None:
     for precision in ("fp32", "bf16"):
         vocoder = Vocoder("hifigan", precision=precision)
         vocoder(three)  # warm-up: oneDNN kernels, allocator
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            vocoder(three)
-            times.append(time.perf_counter() - start)
+        times = time_it(lambda: vocoder(three), args.repeats)
         vocoded = [vocoder(m) for m in mels]
         levels = np.array([mel_l1_by_level(m, mel_spectrogram(v)) for m, v in zip(mels, vocoded)])
         rows.append((precision, times, levels.mean(0), vocoded))

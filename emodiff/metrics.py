@@ -40,20 +40,23 @@ def classification_report(y_true, y_pred, labels) -> dict:
     }
 
 
-def mel_l1(a, b) -> float:
-    """Mean absolute difference of two log-mels over their common frames (nats)."""
+def _common_frames(a, b) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(a), np.asarray(b)
     n = min(a.shape[-1], b.shape[-1])
-    return float(np.abs(a[..., :n] - b[..., :n]).mean())
+    return a[..., :n], b[..., :n]
+
+
+def mel_l1(a, b) -> float:
+    """Mean absolute difference of two log-mels over their common frames (nats)."""
+    a, b = _common_frames(a, b)
+    return float(np.abs(a - b).mean())
 
 
 def mel_l1_by_level(reference, estimate, db_below_peak: float = 40.0) -> tuple[float, float]:
     """`mel_l1` split into (loud, quiet) bins of the reference: within `db_below_peak` of its
     peak, or below. Log-mel L1 weighs a -70 dB noise floor like a formant; the split tells an
     audible change from one in near-silence."""
-    a, b = np.asarray(reference), np.asarray(estimate)
-    n = min(a.shape[-1], b.shape[-1])
-    a, b = a[..., :n], b[..., :n]
+    a, b = _common_frames(reference, estimate)
     diff = np.abs(a - b)
     loud = a > a.max() - db_below_peak / 20 * np.log(10)  # natural-log amplitude mel
     quiet = float(diff[~loud].mean()) if (~loud).any() else 0.0
