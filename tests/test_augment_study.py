@@ -40,6 +40,15 @@ def test_paired_bootstrap():
     assert diff > 0.3 and lo > 0.3 and hi >= diff
 
 
+def test_each_augmented_condition_is_compared_with_its_recipe_without_generated_data():
+    for cond, c in augment_study.CONDITIONS.items():
+        own = augment_study.counterpart(cond)
+        if c.ratio or c.mixup:  # same recipe, SpecAugment as in cond, no generated data or mixup
+            assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment)
+        else:
+            assert own is None
+
+
 def test_filter_keeps_the_judges_best_half_per_emotion(data_root, tmp_path):
     train = index_corpora(data_root, corpora=["emodb"])[:6]
     mels = {r.path: np.full((80, 50), -5.0, np.float32) for r in train}

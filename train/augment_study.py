@@ -236,11 +236,17 @@ def main(argv=None) -> dict:
             wa = [r[corpus]["wa"] for r in runs]
             entry = {"ua_mean": float(np.mean(ua)), "ua_std": float(np.std(ua)),
                      "wa_mean": float(np.mean(wa)), "wa_std": float(np.std(wa)), "seeds": len(ua)}
+            idx = np.array([r.corpus == corpus or corpus == "all" for r in test])
+
+            def delta(ref):
+                return paired_bootstrap(np.mean(correct[cond], axis=0)[idx], np.mean(correct[ref], axis=0)[idx],
+                                        y[idx])
             if BASELINE in correct and cond != BASELINE:
-                idx = np.array([r.corpus == corpus or corpus == "all" for r in test])
-                a = np.mean(correct[cond], axis=0)[idx]
-                b = np.mean(correct[BASELINE], axis=0)[idx]
-                entry["ua_diff_vs_specaug"], entry["ci_low"], entry["ci_high"] = paired_bootstrap(a, b, y[idx])
+                entry["ua_diff_vs_specaug"], entry["ci_low"], entry["ci_high"] = delta(BASELINE)
+            own = counterpart(cond)
+            if own in correct:  # what the generated data (or mixup) add to the same recipe
+                entry["own_reference"] = own
+                entry["ua_diff_vs_own"], *entry["own_ci"] = delta(own)
             summary[cond][corpus] = entry
 
     circular = circular_measure(args, gen_path, correct)
@@ -255,6 +261,15 @@ def main(argv=None) -> dict:
               f"UA {circular['ua']:.1%} (vs {circular['real_test_ua']:.1%} on real unseen speakers)")
     plot(summary, args.out / "study.png")
     return report
+
+
+def counterpart(cond: str) -> str | None:
+    """The condition that differs from `cond` only by lacking its generated data (or mixup):
+    the fair reference for what those add, apart from SpecAugment's own effect."""
+    c = CONDITIONS[cond]
+    if not (c.ratio or c.mixup):
+        return None
+    return BASELINE if c.specaugment else "real"
 
 
 def circular_measure(args, gen_path: Path, correct) -> dict | None:
@@ -275,15 +290,26 @@ def circular_measure(args, gen_path: Path, correct) -> dict | None:
 
 
 def table(summary: dict) -> str:
-    lines = ["| condition | EmoDB UA | RAVDESS UA | all UA | all WA | Δ UA vs real+SpecAugment (95% CI) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| condition | EmoDB UA | RAVDESS UA | all UA | all WA | Δ UA vs real+SpecAugment (95% CI), "
+             "EmoDB / RAVDESS / all | Δ UA vs the same without generated data, EmoDB / RAVDESS / all |",
+             "|---|---|---|---|---|---|---|"]
+
+    def pct(s, corpus):
+        return f"{s[corpus]['ua_mean']:.1%} ± {s[corpus]['ua_std']:.1%}"
+
+    def deltas(s, key, ci):
+        if key not in s["all"]:
+            return "–"
+        return " / ".join(f"{s[c][key]:+.1%} [{ci(s[c])[0]:+.1%}, {ci(s[c])[1]:+.1%}]"
+                          for c in ("emodb", "ravdess", "all"))
+
     for cond, s in summary.items():
-        diff = s["all"].get("ua_diff_vs_specaug")
-        d = "–" if diff is None else f"{diff:+.1%} [{s['all']['ci_low']:+.1%}, {s['all']['ci_high']:+.1%}]"
-        lines.append(f"| {cond} | {s['emodb']['ua_mean']:.1%} ± {s['emodb']['ua_std']:.1%} | "
-                     f"{s['ravdess']['ua_mean']:.1%} ± {s['ravdess']['ua_std']:.1%} | "
-                     f"{s['all']['ua_mean']:.1%} ± {s['all']['ua_std']:.1%} | "
-                     f"{s['all']['wa_mean']:.1%} ± {s['all']['wa_std']:.1%} | {d} |")
+        a = s["all"]
+        vs_specaug = deltas(s, "ua_diff_vs_specaug", lambda e: (e["ci_low"], e["ci_high"]))
+        vs_own = deltas(s, "ua_diff_vs_own", lambda e: e["own_ci"])
+        vs_own += f" (vs {a['own_reference']})" if "own_reference" in a else ""
+        lines.append(f"| {cond} | {pct(s, 'emodb')} | {pct(s, 'ravdess')} | {pct(s, 'all')} | "
+                     f"{a['wa_mean']:.1%} ± {a['wa_std']:.1%} | {vs_specaug} | {vs_own} |")
     return "\n".join(lines)
 
 
