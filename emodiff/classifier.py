@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .audio import MelConfig, MelNormalizer, load_audio, mel_spectrogram
-from .data import EMOTIONS, sliding_windows
+from .data import EMOTIONS, sliding_windows, speaker_means
 from .checkpoint import CheckpointError, load_safetensors, save_safetensors
 
 
@@ -31,6 +31,11 @@ class ClassifierConfig:
     # Subtract each clip's own mean log-mel per band before the global z-score: removes the
     # average spectrum of the voice and the microphone, which differ between speakers.
     utterance_norm: bool = False
+    # Subtract the *speaker's* average log-mel instead (the mean of their clips' means, from
+    # unlabelled clips): removes voice and microphone like utterance_norm, but keeps how a clip
+    # differs from the same speaker's other clips (an angry clip stays louder than their
+    # neutral ones). Needs several clips per speaker; a lone clip falls back to its own mean.
+    speaker_norm: bool = False
     mel: MelConfig = field(default_factory=MelConfig)
 
     @classmethod
@@ -42,10 +47,15 @@ class ClassifierConfig:
         """~1.2 M parameters: [1, 1, 1, 1] bottlenecks, width 24."""
         return cls(**{"layers": (1, 1, 1, 1), "width": 24, **kw})
 
-    def prepare(self, mel: np.ndarray) -> np.ndarray:
-        """Raw log-mel (n_mels, T) as the network's normaliser expects it."""
+    def prepare(self, mel: np.ndarray, speaker_mean: np.ndarray | None = None) -> np.ndarray:
+        """Raw log-mel (n_mels, T) as the network's normaliser expects it. `speaker_mean`
+        ((n_mels,), see `data.speaker_means`) is used only by speaker-normalised models."""
         mel = np.asarray(mel, dtype=np.float32)
-        return mel - mel.mean(axis=1, keepdims=True) if self.utterance_norm else mel
+        if self.utterance_norm or (self.speaker_norm and speaker_mean is None):
+            return mel - mel.mean(axis=1, keepdims=True)
+        if self.speaker_norm:
+            return mel - np.asarray(speaker_mean, dtype=np.float32)[:, None]
+        return mel
 
     @property
     def embedding_dim(self) -> int:
@@ -163,9 +173,9 @@ class EmotionClassifier:
         return cls(cfg, MelNormalizer.load(path / "normalizer.json"), model.to(device), metadata)
 
     # ---- inference ----
-    def windows(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def windows(self, mel: torch.Tensor, speaker_mean=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw log-mel (n_mels, T) -> normalised sliding windows and masks."""
-        crops, masks = sliding_windows(self.cfg.prepare(mel), self.cfg.crop_frames)
+        crops, masks = sliding_windows(self.cfg.prepare(mel, speaker_mean), self.cfg.crop_frames)
         crops = self.normalizer.normalize(torch.from_numpy(crops))
         return crops, torch.from_numpy(masks)
 
@@ -202,11 +212,13 @@ class EmotionClassifier:
 
 
 @torch.inference_mode()
-def clip_probabilities(clf: EmotionClassifier, mels, batch_size: int = 64) -> np.ndarray:
-    """Raw log-mels -> (n_clips, n_classes) probabilities; windows of all clips batched."""
+def clip_probabilities(clf: EmotionClassifier, mels, speaker_means=None, batch_size: int = 64) -> np.ndarray:
+    """Raw log-mels -> (n_clips, n_classes) probabilities; windows of all clips batched.
+    `speaker_means`: one per clip (`speaker_references`), for speaker-normalised models."""
     crops, masks, owner = [], [], []
-    for i, mel in enumerate(mels):
-        c, m = clf.windows(torch.as_tensor(mel))
+    refs = speaker_means if speaker_means is not None else [None] * len(mels)
+    for i, (mel, ref) in enumerate(zip(mels, refs)):
+        c, m = clf.windows(torch.as_tensor(mel), ref)
         crops.append(c), masks.append(m), owner.extend([i] * len(c))
     crops, masks, owner = torch.cat(crops), torch.cat(masks), torch.tensor(owner)
     was_training = clf.model.training
@@ -219,9 +231,21 @@ def clip_probabilities(clf: EmotionClassifier, mels, batch_size: int = 64) -> np
     return (out / torch.bincount(owner, minlength=len(mels))[:, None]).numpy()
 
 
-def evaluate(clf: EmotionClassifier, mels, records) -> dict:
-    """Per-corpus and overall classification reports (see `metrics.classification_report`)."""
-    return reports(clf.emotions, records, clip_probabilities(clf, mels).argmax(1))
+def speaker_references(cfg: ClassifierConfig, records, mels) -> list | None:
+    """Per clip, its speaker's mean log-mel over the given clips (labels unused) when `cfg`
+    normalises by speaker; None otherwise."""
+    if not cfg.speaker_norm:
+        return None
+    means = speaker_means(records, mels)
+    return [means[r.speaker] for r in records]
+
+
+def evaluate(clf: EmotionClassifier, mels, records, single_clip: bool = False) -> dict:
+    """Per-corpus and overall classification reports (see `metrics.classification_report`).
+    A speaker-normalised model gets each speaker's mean over their clips here, unless
+    `single_clip` (each clip alone, as in the app)."""
+    probs = clip_probabilities(clf, mels, None if single_clip else speaker_references(clf.cfg, records, mels))
+    return reports(clf.emotions, records, probs.argmax(1))
 
 
 def reports(emotions, records, y_pred) -> dict:

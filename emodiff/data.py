@@ -109,6 +109,15 @@ def speakers(records: Iterable[Record]) -> list[str]:
     return sorted({r.speaker for r in records})
 
 
+def speaker_means(records: Sequence[Record], mels: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Each speaker's average log-mel spectrum (n_mels,): the mean of their clips' means, so
+    every clip counts once whatever its length. Uses no labels."""
+    clip_means = defaultdict(list)
+    for r, mel in zip(records, mels):
+        clip_means[r.speaker].append(np.asarray(mel, dtype=np.float64).mean(axis=1))
+    return {s: np.mean(m, axis=0).astype(np.float32) for s, m in clip_means.items()}
+
+
 # --------------------------------------------------------------------------------------
 # Speaker-independent splits. A fold is (train_indices, test_indices) into `records`.
 # --------------------------------------------------------------------------------------

@@ -142,3 +142,38 @@ def test_utterance_norm_ignores_a_clips_overall_spectrum(tmp_path):
     torch.testing.assert_close(loaded.windows(mel + tilt)[0], loaded.windows(mel)[0])
     plain = tiny_classifier()
     assert (plain.windows(mel + tilt)[0] - plain.windows(mel)[0]).abs().mean() > 0.3
+
+
+def test_speaker_norm_removes_the_speaker_but_keeps_the_clip(tmp_path):
+    """A speaker-normalised model sees a speaker's microphone tilt cancelled, yet a clip louder
+    than that speaker's others stays louder; evaluation derives each speaker's mean from their
+    own clips only, and a lone clip falls back to its own mean."""
+    from emodiff.classifier import clip_probabilities, speaker_references
+    from emodiff.data import Record, speaker_means
+
+    torch.manual_seed(0)
+    cfg = ClassifierConfig.small(width=8, crop_frames=32, speaker_norm=True)
+    clf = EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0)))
+    clf.save_pretrained(tmp_path / "c")
+    clf = EmotionClassifier.from_pretrained(tmp_path / "c")
+    assert clf.cfg.speaker_norm
+
+    def rec(speaker, i):
+        return Record(Path(f"{speaker}_{i}.wav"), "emodb", speaker, "female", "neutral", "normal", "")
+
+    base = [np.random.default_rng(i).normal(-5, 1, (80, 60 + 10 * i)).astype(np.float32) for i in range(3)]
+    loud = base[2] + 1.0  # the speaker's third clip, louder than their others
+    tilt = np.linspace(-1.0, 2.0, 80, dtype=np.float32)[:, None]
+    records = [rec("a", i) for i in range(3)] + [rec("b", i) for i in range(3)]
+    mels = base[:2] + [loud] + [m + tilt for m in base[:2] + [loud]]  # speaker b: a's clips, other mic
+    means = speaker_means(records, mels)
+    np.testing.assert_allclose(means["b"] - means["a"], tilt[:, 0], atol=1e-5)
+    refs = speaker_references(clf.cfg, records, mels)
+    np.testing.assert_array_equal(refs[0], means["a"]), np.testing.assert_array_equal(refs[5], means["b"])
+    probs = clip_probabilities(clf, mels, refs)
+    np.testing.assert_allclose(probs[:3], probs[3:], atol=1e-5)  # the microphone is gone
+    x_loud, x_quiet = clf.windows(torch.from_numpy(loud), means["a"])[0], clf.windows(torch.from_numpy(base[2]), means["a"])[0]
+    assert (x_loud - x_quiet).mean() == pytest.approx(0.5, abs=1e-4)  # +1 nat / std 2: kept
+    # No reference: the clip's own mean, so the same loudness offset vanishes.
+    torch.testing.assert_close(clf.windows(torch.from_numpy(loud))[0], clf.windows(torch.from_numpy(base[2]))[0])
+    assert speaker_references(tiny_classifier().cfg, records, mels) is None

@@ -5,7 +5,8 @@
 Works on any folder laid out like `shared/data`, whatever speakers it holds: that is how the
 model is judged independently. Writes JSON with, per corpus ("emodb", "ravdess") and "all":
 ua, wa, macro_f1, per-class precision/recall/F1 and the confusion matrix; and one
-confusion-matrix PNG per corpus beside it.
+confusion-matrix PNG per corpus beside it. A speaker-normalised classifier (`--speaker-norm`)
+takes each speaker's average spectrum from all of that speaker's clips found, labels unused.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def main(argv=None) -> dict:
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     p.add_argument("--out", type=Path, default=Path("metrics.json"))
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--single-clip", action="store_true",
+                   help="a speaker-normalised model scores each clip alone, without its speaker's other clips")
     args = p.parse_args(argv)
 
     clf = EmotionClassifier.from_pretrained(args.checkpoint)
@@ -33,7 +36,10 @@ def main(argv=None) -> dict:
     if not records:
         raise SystemExit(f"No clips with the classifier's emotions under {args.data_root}.")
     mels = speech_mels(records, args.cache_dir, clf.cfg.mel)
-    metrics = evaluate(clf, [mels[r.path] for r in records], records)
+    metrics = evaluate(clf, [mels[r.path] for r in records], records, args.single_clip)
+    if clf.cfg.speaker_norm:
+        print("speaker-normalised model: " + ("each clip alone" if args.single_clip else
+                                              "each speaker's mean log-mel from all their clips (labels unused)"))
     seen = set(clf.metadata.get("train_speakers", []))
     metrics["speakers"] = speakers(records)
     metrics["speakers_seen_in_training"] = sorted(seen & set(metrics["speakers"]))

@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.audio import MelNormalizer  # noqa: E402
 from emodiff.augment import AugmentConfig, augment_batch  # noqa: E402
 from emodiff.classifier import (ClassifierConfig, EmotionClassifier, ResNetSER, clip_probabilities,  # noqa: E402
-                                evaluate, reports)
+                                evaluate, reports, speaker_references)
 from emodiff.data import (ALL_EMOTIONS, EMOTIONS, index_corpora, random_split,  # noqa: E402
-                          speaker_fold, speaker_groups, speakers, speech_mels, split_by_speakers)
+                          speaker_fold, speaker_groups, speaker_means, speakers, speech_mels,
+                          split_by_speakers)
 from emodiff.training import (add_common_args, balance_weights, CropDataset, EpochSampler, make_accelerator,  # noqa: E402
                               ResumeState, save_json, set_seed)
 
@@ -37,6 +38,8 @@ def parse_args(argv=None):
     p.add_argument("--arch", choices=["resnet50", "small"], default="resnet50")
     p.add_argument("--crop-frames", type=int, default=160)
     p.add_argument("--utterance-norm", action="store_true", help="subtract each clip's mean log-mel first")
+    p.add_argument("--speaker-norm", action="store_true",
+                   help="subtract each speaker's mean log-mel first (from that speaker's unlabelled clips)")
     # test split: one fold of a speaker k-fold, the paper's random split, or none
     p.add_argument("--protocol", choices=["speaker", "random"], default="speaker")
     p.add_argument("--test-speakers", nargs="*", help="explicit test speakers, e.g. emodb_03")
@@ -94,8 +97,10 @@ def main(argv=None) -> dict:
         mels = speech_mels(records, args.cache_dir, progress=acc.is_main_process)
 
     cfg = (ClassifierConfig.small if args.arch == "small" else ClassifierConfig.resnet50)(
-        emotions=tuple(args.emotions), crop_frames=args.crop_frames, utterance_norm=args.utterance_norm)
-    train_mels = [cfg.prepare(mels[r.path]) for r in train]
+        emotions=tuple(args.emotions), crop_frames=args.crop_frames, utterance_norm=args.utterance_norm,
+        speaker_norm=args.speaker_norm)
+    means = speaker_means(records, [mels[r.path] for r in records]) if cfg.speaker_norm else {}
+    train_mels = [cfg.prepare(mels[r.path], means.get(r.speaker)) for r in train]
     normalizer = MelNormalizer.fit(train_mels, cfg.mel)
     labels = [cfg.emotions.index(r.emotion) for r in train]
     corpora = [r.corpus for r in train]
@@ -210,8 +215,14 @@ def finish(args, train, val, test, mels) -> dict:
                "train_speakers": speakers(train), "val_speakers": speakers(val),
                "test_speakers": speakers(test), "history": history}
     if test:
-        predicted = clip_probabilities(clf, [mels[r.path] for r in test]).argmax(1)
+        test_mels = [mels[r.path] for r in test]
+        refs = speaker_references(clf.cfg, test, test_mels)
+        predicted = clip_probabilities(clf, test_mels, refs).argmax(1)
         metrics["test"] = reports(clf.emotions, test, predicted)
+        if refs is not None:  # as the app uses it: one clip, no statistics of its speaker
+            single = reports(clf.emotions, test, clip_probabilities(clf, test_mels).argmax(1))
+            metrics["test_single_clip"] = single
+            print(" ".join(f"single-clip {c} UA={r['ua']:.3f}" for c, r in single.items()))
         # Per clip, so that comparisons between runs can be paired (train/augment_study.py).
         metrics["test_predictions"] = {r.name: clf.emotions[k] for r, k in zip(test, predicted)}
         for corpus, report in metrics["test"].items():

@@ -1,0 +1,76 @@
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from emodiff.audio import MelNormalizer
+from emodiff.classifier import ClassifierConfig, EmotionClassifier, clip_probabilities
+from emodiff.data import index_corpora, speaker_means, speech_mels
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+import evaluate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_root(data_root, tmp_path) -> Path:
+    """A data root laid out like shared/data holding other speakers: a few clips of two EmoDB
+    speakers and one RAVDESS actor."""
+    root = tmp_path / "data"
+    (root / "emodb" / "wav").mkdir(parents=True)
+    for spk in ("03", "08"):
+        for clip in sorted((data_root / "emodb" / "wav").glob(f"{spk}a01*"))[:4]:
+            (root / "emodb" / "wav" / clip.name).symlink_to(clip)
+    actor = root / "ravdess" / "Actor_01"
+    actor.mkdir(parents=True)
+    for clip in sorted((data_root / "ravdess" / "Actor_01").glob("03-01-0[1-5]-01-01-01-01.*")):
+        (actor / clip.name).symlink_to(clip)
+    return root
+
+
+def test_evaluate_any_data_root(data_root, tmp_path, capsys):
+    """The shipped classifier on a foreign folder: per-corpus JSON, PNGs, and a warning that
+    these speakers were heard in training."""
+    root = small_root(data_root, tmp_path)
+    out = tmp_path / "m" / "metrics.json"
+    metrics = evaluate.main(["--checkpoint", str(ROOT / "checkpoints" / "classifier"), "--data-root", str(root),
+                             "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    saved = json.loads(out.read_text())
+    assert saved["speakers"] == ["emodb_03", "emodb_08", "ravdess_01"]
+    n_emodb = len(index_corpora(root, corpora=["emodb"]))
+    assert saved["emodb"]["n"] == n_emodb and saved["all"]["n"] == n_emodb + saved["ravdess"]["n"]
+    assert np.sum(saved["all"]["confusion_matrix"]) == saved["all"]["n"]
+    assert set(saved["emodb"]["per_class"]["happy"]) == {"precision", "recall", "f1", "support"}
+    assert saved["speakers_seen_in_training"] == saved["speakers"] == metrics["speakers"]
+    assert "not speaker-independent" in capsys.readouterr().out
+    for corpus in ("emodb", "ravdess", "all"):
+        assert (out.parent / f"metrics_confusion_{corpus}.png").stat().st_size > 1000
+
+
+def test_evaluate_speaker_normalised_model(data_root, tmp_path, capsys, monkeypatch):
+    """A speaker-normalised model is scored with each speaker's mean over their clips found in
+    the folder, or with each clip alone under --single-clip."""
+    import emodiff.classifier
+
+    root = small_root(data_root, tmp_path)
+    cfg = ClassifierConfig.small(width=8, crop_frames=32, speaker_norm=True)
+    EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0))).save_pretrained(tmp_path / "c")
+    records = index_corpora(root)
+    mels = speech_mels(records, tmp_path / "cache")
+    means = speaker_means(records, [mels[r.path] for r in records])
+    seen = []
+
+    def spy(clf, mels, speaker_means=None, **kw):
+        seen.append(speaker_means)
+        return clip_probabilities(clf, mels, speaker_means, **kw)
+
+    monkeypatch.setattr(emodiff.classifier, "clip_probabilities", spy)
+    for flags, said in (([], "from all their clips"), (["--single-clip"], "alone")):
+        metrics = evaluate.main(["--checkpoint", str(tmp_path / "c"), "--data-root", str(root), "--out",
+                                 str(tmp_path / "m.json"), "--cache-dir", str(tmp_path / "cache")] + flags)
+        assert metrics["all"]["n"] == len(records) and said in capsys.readouterr().out
+    with_speaker, alone = seen
+    assert alone is None
+    for r, ref in zip(records, with_speaker):
+        np.testing.assert_array_equal(ref, means[r.speaker])
