@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .audio import MelConfig, MelNormalizer, load_audio, mel_spectrogram
-from .data import EMOTIONS, sliding_windows, speaker_means
+from .data import EMOTIONS, average_spectrum, sliding_windows, speaker_means, trim_silence
 from .checkpoint import CheckpointError, load_safetensors, save_safetensors
 
 
@@ -184,9 +184,9 @@ class EmotionClassifier:
         return next(self.model.parameters()).device
 
     @torch.inference_mode()
-    def mel_probabilities(self, mel) -> torch.Tensor:
+    def mel_probabilities(self, mel, speaker_mean=None) -> torch.Tensor:
         """Raw log-mel (n_mels, T) -> (n_classes,) probabilities, averaged over windows."""
-        crops, masks = self.windows(mel)
+        crops, masks = self.windows(mel, speaker_mean)
         return self.model(crops.to(self.device), masks.to(self.device)).softmax(-1).mean(0).cpu()
 
     @torch.inference_mode()
@@ -195,9 +195,9 @@ class EmotionClassifier:
         crops, masks = self.windows(mel)
         return self.model.embed(crops.to(self.device), masks.to(self.device)).mean(0).cpu()
 
-    def confidences(self, mel) -> dict[str, float]:
+    def confidences(self, mel, speaker_mean=None) -> dict[str, float]:
         """Raw log-mel (n_mels, T) -> {emotion: probability}."""
-        return {e: float(p) for e, p in zip(self.emotions, self.mel_probabilities(mel))}
+        return {e: float(p) for e, p in zip(self.emotions, self.mel_probabilities(mel, speaker_mean))}
 
     def _mel(self, audio) -> torch.Tensor:
         samples = audio.samples if hasattr(audio, "samples") else load_audio(audio, crop=True).samples
@@ -206,6 +206,14 @@ class EmotionClassifier:
     def predict(self, audio) -> dict[str, float]:
         """Anything `load_audio` takes (or a loaded `Audio`) -> {emotion: probability}."""
         return self.confidences(self._mel(audio))
+
+    def predict_speaker(self, audios) -> list[dict[str, float]]:
+        """Several clips of one speaker -> each clip's {emotion: probability}. A speaker-normalised
+        model takes the speaker's average spectrum from all of them (speech frames only, as in
+        training), so they should span the speaker's range, not one emotion."""
+        mels = [self._mel(a) for a in audios]
+        ref = average_spectrum([trim_silence(m.numpy()) for m in mels]) if self.cfg.speaker_norm else None
+        return [self.confidences(m, ref) for m in mels]
 
     def embed(self, audio) -> np.ndarray:
         return self.mel_embedding(self._mel(audio)).numpy()

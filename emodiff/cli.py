@@ -69,15 +69,36 @@ def _classify(args) -> None:
     from .classifier import EmotionClassifier
 
     clf = EmotionClassifier.from_pretrained(args.checkpoint)
-    audio = load_audio(args.audio, crop=True)
-    if audio.notice:
-        print(audio.notice, file=sys.stderr)
-    probs = clf.predict(audio)
+    clips, failed = {}, []
+    for path in args.audio:  # one unreadable clip is reported, the others still classified
+        try:
+            clips[path] = load_audio(path, crop=True)
+        except AudioError as e:
+            if len(args.audio) == 1:
+                raise
+            print(f"emodiff: {path}: {e}", file=sys.stderr)
+            failed.append(path)
+        else:
+            if clips[path].notice:
+                print(f"{path}: {clips[path].notice}", file=sys.stderr)
+    if not clips:
+        raise AudioError(f"None of the {len(args.audio)} clips could be read.")
+    if clf.cfg.speaker_norm:
+        print(f"speaker-normalised classifier: the {len(clips)} clip(s) are taken as one speaker"
+              + ("; with one clip it is much less accurate (see its model card)" if len(clips) < 2 else ""),
+              file=sys.stderr)
+    results = dict(zip(clips, clf.predict_speaker(clips.values())))
     if args.json:
-        print(json.dumps(probs, indent=1))
-        return
-    for emotion, p in sorted(probs.items(), key=lambda kv: -kv[1]):
-        print(f"{emotion:10} {p:6.1%}  {'#' * round(40 * p)}")
+        print(json.dumps(results[args.audio[0]] if len(args.audio) == 1 else results, indent=1))
+    elif len(args.audio) == 1:
+        for emotion, p in sorted(results[args.audio[0]].items(), key=lambda kv: -kv[1]):
+            print(f"{emotion:10} {p:6.1%}  {'#' * round(40 * p)}")
+    else:
+        for path, probs in results.items():
+            top = sorted(probs.items(), key=lambda kv: -kv[1])[:2]
+            print(f"{path}  " + "  ".join(f"{e} {p:.1%}" for e, p in top))
+    if failed:
+        raise AudioError(f"{len(failed)} of {len(args.audio)} clips could not be read: {', '.join(failed)}")
 
 
 def _write_result(out, args, title: str) -> None:
@@ -151,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=_cache)
 
-    p = sub.add_parser("classify", help="emotion confidences for a clip")
-    p.add_argument("audio")
+    p = sub.add_parser("classify", help="emotion confidences for one clip, or several of one speaker")
+    p.add_argument("audio", nargs="+")
     p.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "classifier")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_classify)

@@ -109,13 +109,17 @@ def speakers(records: Iterable[Record]) -> list[str]:
     return sorted({r.speaker for r in records})
 
 
+def average_spectrum(mels: Sequence[np.ndarray]) -> np.ndarray:
+    """(n_mels,) mean of the clips' mean log-mels: every clip counts once whatever its length."""
+    return np.mean([np.asarray(m, dtype=np.float64).mean(axis=1) for m in mels], axis=0).astype(np.float32)
+
+
 def speaker_means(records: Sequence[Record], mels: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """Each speaker's average log-mel spectrum (n_mels,): the mean of their clips' means, so
-    every clip counts once whatever its length. Uses no labels."""
-    clip_means = defaultdict(list)
+    """Each speaker's `average_spectrum` over their clips. Uses no labels."""
+    by_speaker = defaultdict(list)
     for r, mel in zip(records, mels):
-        clip_means[r.speaker].append(np.asarray(mel, dtype=np.float64).mean(axis=1))
-    return {s: np.mean(m, axis=0).astype(np.float32) for s, m in clip_means.items()}
+        by_speaker[r.speaker].append(mel)
+    return {s: average_spectrum(m) for s, m in by_speaker.items()}
 
 
 # --------------------------------------------------------------------------------------

@@ -48,3 +48,35 @@ def test_cli_answers_every_odd_input(tmp_path, capsys, name):
         assert code == 0 and (tmp_path / "m.png").exists()
     else:
         assert code == 2 and phrase in err and "Traceback" not in err
+
+
+def test_classify_one_clip_or_several_of_one_speaker(data_root, tmp_path, capsys):
+    """One clip: confidences as bars or JSON. Several: one line each, an unreadable one reported
+    without losing the others (exit 2). A speaker-normalised checkpoint takes them as one speaker."""
+    import json
+
+    import numpy as np
+
+    from emodiff.audio import MelNormalizer
+    from emodiff.classifier import ClassifierConfig, EmotionClassifier
+
+    assert main(["classify", str(EMODB_CLIP), "--json"]) == 0
+    probs = json.loads(capsys.readouterr().out)
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    other = data_root / "emodb" / "wav" / "03a01Wa.flac"
+    assert main(["classify", str(EMODB_CLIP), str(bad), str(other), "--json"]) == 2
+    captured = capsys.readouterr()
+    both = json.loads(captured.out)
+    assert list(both) == [str(EMODB_CLIP), str(other)] and both[str(EMODB_CLIP)] == pytest.approx(probs, abs=1e-6)
+    assert "bad.wav" in captured.err and "1 of 3 clips could not be read" in captured.err
+    assert main(["classify", str(bad), str(bad)]) == 2 and "None of the 2" in capsys.readouterr().err
+
+    cfg = ClassifierConfig.small(width=8, crop_frames=32, speaker_norm=True)
+    EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0))).save_pretrained(tmp_path / "spk")
+    assert main(["classify", str(EMODB_CLIP), str(other), "--checkpoint", str(tmp_path / "spk")]) == 0
+    captured = capsys.readouterr()
+    assert "taken as one speaker" in captured.err and len(captured.out.splitlines()) == 2
+    assert main(["classify", str(EMODB_CLIP), "--checkpoint", str(tmp_path / "spk")]) == 0
+    assert "much less accurate" in capsys.readouterr().err
