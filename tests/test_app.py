@@ -29,6 +29,9 @@ def served(tmp_path_factory, data_root):
     """Tiny models (fast, no shipped weights needed), a prepared study, the app on loopback."""
     root = tmp_path_factory.mktemp("app")
     tiny_classifier().save_pretrained(root / "ckpt" / "classifier")
+    speaker_norm = tiny_classifier()
+    speaker_norm.cfg.speaker_norm = True
+    speaker_norm.save_pretrained(root / "ckpt" / "classifier_speaker")
     tiny_pipeline(vec_dim=0).save_pretrained(root / "ckpt" / "diffusion")
     study = app.Study(root / "study")
     for i, source in enumerate(["real", "enhanced", "generated"]):
@@ -38,7 +41,7 @@ def served(tmp_path_factory, data_root):
     mp.setenv("EMODIFF_CHECKPOINTS", str(root / "ckpt"))
     mp.setenv("EMODIFF_STUDY_DIR", str(root / "study"))
     mp.setenv("EMODIFF_ADMIN_TOKEN", TOKEN)
-    for cached in (app.classifier, app.pipeline, app.study):
+    for cached in (app.classifier, app.speaker_classifier, app.pipeline, app.study):
         cached.cache_clear()
     demo = app.build_demo().queue(default_concurrency_limit=2)
     port = free_port()
@@ -49,7 +52,7 @@ def served(tmp_path_factory, data_root):
     yield client, root, url
     demo.close()
     mp.undo()
-    for cached in (app.classifier, app.pipeline, app.study):
+    for cached in (app.classifier, app.speaker_classifier, app.pipeline, app.study):
         cached.cache_clear()
 
 
@@ -96,6 +99,23 @@ def test_every_odd_upload_gets_an_answer_and_the_server_stays_up(served, tmp_pat
             client.predict(handle_file(str(path)), api_name="/classify")
     label, _ = client.predict(handle_file(str(EMODB_CLIP)), api_name="/classify")  # next one succeeds
     assert label["label"] in app.EMOTIONS
+
+
+def test_classify_several_clips_of_one_speaker(served, data_root, tmp_path):
+    client, *_ = served
+    other = data_root / "emodb" / "wav" / "03a01Wa.flac"
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    table = client.predict([handle_file(str(EMODB_CLIP)), handle_file(str(bad)), handle_file(str(other))],
+                           api_name="/classify_speaker")
+    rows = table["data"]
+    assert [r[0] for r in rows] == [EMODB_CLIP.name, other.name]  # the unreadable one skipped
+    assert all(r[1] in app.EMOTIONS and 0 < r[2] <= 1 and r[4] <= r[2] for r in rows)
+    assert app.speaker_classifier().cfg.speaker_norm  # the server's speaker-normalised model
+    with pytest.raises(Exception, match="at least two"):
+        client.predict([handle_file(str(EMODB_CLIP))], api_name="/classify_speaker")
+    with pytest.raises(Exception, match="Fewer than two"):
+        client.predict([handle_file(str(EMODB_CLIP)), handle_file(str(bad))], api_name="/classify_speaker")
 
 
 def test_upload_size_limit(served, tmp_path):
