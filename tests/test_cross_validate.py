@@ -21,3 +21,11 @@ def test_summary_keeps_protocols_apart_even_when_one_name_starts_another():
     assert summary["random/emodb"]["n_runs"] == 1 and "speaker/ravdess" not in summary
     table = cross_validate.table(summary)
     assert "one clip at a time | emodb | 45.0% ± 5.0%" in table and "random 8:2" in table
+
+
+def test_paired_differences_use_only_runs_both_have():
+    runs = {"speaker_s0_f0": {"emodb": {"ua": 0.8}}, "speaker_s0_f1": {"emodb": {"ua": 0.5}},
+            "speaker_s1_f0": {"emodb": {"ua": 0.9}}}
+    base = {"speaker_s0_f0": {"emodb": {"ua": 0.6}}, "speaker_s0_f1": {"emodb": {"ua": 0.6}}}
+    d = cross_validate.paired(runs, base)["emodb"]
+    assert d["n"] == 2 and d["mean"] == pytest.approx(0.05) and d["better"] == d["worse"] == 1

@@ -13,6 +13,7 @@ same models scored without their test speakers' other clips, as in the app.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def main(argv=None) -> dict:
     p.add_argument("--n-folds", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--protocols", nargs="+", default=["speaker", "random"])
+    p.add_argument("--baseline", type=Path, help="another run's cv.json: UA differences paired by fold and seed")
     args, rest = p.parse_known_args(argv)  # the rest goes to train_classifier (--arch, --epochs, ...)
 
     runs = {}
@@ -47,9 +49,30 @@ def main(argv=None) -> dict:
                             c: {k: r[k] for k in ("ua", "wa", "macro_f1", "n", "confusion_matrix")}
                             for c, r in metrics[key].items()}
     summary = summarize(runs)
-    save_json({"runs": runs, "summary": summary, "args": rest}, args.out / "cv.json")
+    report = {"runs": runs, "summary": summary, "args": rest}
+    if args.baseline:
+        report["vs_baseline"] = {"baseline": str(args.baseline),
+                                 **paired(runs, json.loads(args.baseline.read_text())["runs"])}
+    save_json(report, args.out / "cv.json")
     print(table(summary))
+    for corpus, d in report.get("vs_baseline", {}).items():
+        if corpus != "baseline":
+            print(f"vs {args.baseline}, {corpus}: UA {d['mean']:+.1%} ± {d['std']:.1%} over {d['n']} paired runs "
+                  f"(better in {d['better']}, worse in {d['worse']})")
     return summary
+
+
+def paired(runs: dict, baseline: dict) -> dict:
+    """Per corpus, UA minus the baseline's UA over the runs (same protocol, seed and fold) both
+    have: a fold's test speakers swing UA by ±10 points, so only paired differences compare."""
+    out = {}
+    for corpus in ("emodb", "ravdess"):
+        diffs = [runs[n][corpus]["ua"] - baseline[n][corpus]["ua"] for n in runs
+                 if n in baseline and corpus in runs[n] and corpus in baseline[n]]
+        if diffs:
+            out[corpus] = {"mean": float(np.mean(diffs)), "std": float(np.std(diffs)), "n": len(diffs),
+                           "better": sum(d > 0 for d in diffs), "worse": sum(d < 0 for d in diffs)}
+    return out
 
 
 def summarize(runs: dict) -> dict:
