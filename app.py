@@ -243,8 +243,9 @@ def build_demo() -> gr.Blocks:
                             "more accurate on a new voice than one clip alone (see the About tab).")
                 spk_in = gr.File(file_count="multiple", file_types=["audio"], type="filepath",
                                  label="clips of one speaker")
-                spk_table = gr.Dataframe(headers=["clip", "emotion", "confidence", "runner-up", "confidence"],
-                                         label="per clip", interactive=False)
+                spk_table = gr.Dataframe(
+                    headers=["clip", "emotion", "confidence", "runner-up", "runner-up confidence"],
+                    label="per clip", interactive=False)
                 gr.Button("Recognise all").click(classify_speaker, spk_in, spk_table,
                                                  api_name="classify_speaker")
         with gr.Tab("Enhance"):

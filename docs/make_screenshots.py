@@ -1,6 +1,6 @@
 """Screenshots of every tab of the running app, for the README.
 
-    python docs/make_screenshots.py   # needs Debian's chromium and the shipped checkpoints
+    python docs/make_screenshots.py   # needs Debian's chromium, the shipped checkpoints and ../shared/data
 
 Starts app.py on loopback, drives each tab in headless Chromium (Playwright) and writes
 docs/<tab>.png.
@@ -16,9 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 import load_test  # noqa: E402
 
+from emodiff.data import DEFAULT_DATA_ROOT  # noqa: E402
+
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 CLIP = ROOT / "examples" / "ravdess_angry_actor12.wav"
+# One RAVDESS actor's first take of each emotion, both intensities where there are two.
+SPEAKER_CLIPS = sorted((DEFAULT_DATA_ROOT / "ravdess" / "Actor_12").glob("03-01-0[134567]-0?-01-01-12.*"))
 
 
 def main() -> None:
@@ -39,6 +43,13 @@ def main() -> None:
         page.get_by_role("button", name="Recognise").click()
         page.get_by_test_id("label-output-value").first.wait_for(timeout=120_000)
         shot("recognise")
+
+        page.get_by_text("Several clips of one speaker").click()
+        page.locator("input[type=file]").nth(1).set_input_files([str(p) for p in SPEAKER_CLIPS])
+        page.get_by_role("button", name="Recognise all").click()
+        page.get_by_text(SPEAKER_CLIPS[-1].name).last.wait_for(timeout=120_000)
+        shot("recognise_speaker")
+        page.get_by_text("Several clips of one speaker").click()  # closed again
 
         page.get_by_role("tab", name="Enhance").click()
         page.wait_for_timeout(1000)

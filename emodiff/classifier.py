@@ -34,7 +34,8 @@ class ClassifierConfig:
     # Subtract the *speaker's* average log-mel instead (the mean of their clips' means, from
     # unlabelled clips): removes voice and microphone like utterance_norm, but keeps how a clip
     # differs from the same speaker's other clips (an angry clip stays louder than their
-    # neutral ones). Needs several clips per speaker; a lone clip falls back to its own mean.
+    # neutral ones). Needs several clips per speaker; a lone clip falls back to its own mean,
+    # which measured far less accurate (checkpoints/classifier_speaker/README.md).
     speaker_norm: bool = False
     mel: MelConfig = field(default_factory=MelConfig)
 

@@ -172,8 +172,9 @@ def test_speaker_norm_removes_the_speaker_but_keeps_the_clip(tmp_path):
     np.testing.assert_array_equal(refs[0], means["a"]), np.testing.assert_array_equal(refs[5], means["b"])
     probs = clip_probabilities(clf, mels, refs)
     np.testing.assert_allclose(probs[:3], probs[3:], atol=1e-5)  # the microphone is gone
-    x_loud, x_quiet = clf.windows(torch.from_numpy(loud), means["a"])[0], clf.windows(torch.from_numpy(base[2]), means["a"])[0]
-    assert (x_loud - x_quiet).mean() == pytest.approx(0.5, abs=1e-4)  # +1 nat / std 2: kept
+    loud, quiet = torch.from_numpy(loud), torch.from_numpy(base[2])
+    difference = clf.windows(loud, means["a"])[0] - clf.windows(quiet, means["a"])[0]
+    assert difference.mean() == pytest.approx(0.5, abs=1e-4)  # +1 nat / std 2: kept
     # No reference: the clip's own mean, so the same loudness offset vanishes.
-    torch.testing.assert_close(clf.windows(torch.from_numpy(loud))[0], clf.windows(torch.from_numpy(base[2]))[0])
+    torch.testing.assert_close(clf.windows(loud)[0], clf.windows(quiet)[0])
     assert speaker_references(tiny_classifier().cfg, records, mels) is None
