@@ -45,7 +45,7 @@ def main() -> None:
         shot("recognise")
 
         page.get_by_text("Several clips of one speaker").click()
-        page.locator("input[type=file]").nth(1).set_input_files([str(p) for p in SPEAKER_CLIPS])
+        page.locator("input[type=file][multiple]").first.set_input_files([str(p) for p in SPEAKER_CLIPS])
         page.get_by_role("button", name="Recognise all").click()
         page.get_by_text(SPEAKER_CLIPS[-1].name).last.wait_for(timeout=120_000)
         shot("recognise_speaker")
