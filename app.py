@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from emodiff import EMOTIONS, AudioError, load_audio, mel_spectrogram  # noqa: E402
+from emodiff.audio import load_clips  # noqa: E402
 from emodiff.checkpoint import CheckpointError  # noqa: E402
 from emodiff.plotting import plot_mels  # noqa: E402
 from emodiff.sampling import DEFAULT_GUIDANCE  # noqa: E402
@@ -133,19 +134,14 @@ def classify_speaker(paths):
         raise gr.Error("Upload at least two clips of the same speaker (ideally several emotions).")
     if len(paths) > MAX_SPEAKER_CLIPS:
         raise gr.Error(f"{len(paths)} clips: at most {MAX_SPEAKER_CLIPS} at a time, please.")
-    clips, skipped = {}, []
-    for path in paths:
-        try:
-            clips[Path(path).name] = load_audio(path, crop=True)
-        except AudioError as e:
-            skipped.append(f"{Path(path).name}: {e}")
-    if skipped:
-        gr.Warning("Skipped " + "; ".join(skipped))
+    clips, failed = load_clips(paths, crop=True)
+    if failed:
+        gr.Warning("Skipped " + "; ".join(f"{Path(p).name}: {reason}" for p, reason in failed.items()))
     if len(clips) < 2:
         raise gr.Error("Fewer than two of the clips could be read; see the warnings.")
     clf = _model(speaker_classifier)
     rows = []
-    for name, probs in zip(clips, clf.predict_speaker(clips.values())):
+    for name, probs in zip([Path(p).name for p in clips], clf.predict_speaker(clips.values())):
         (first, p1), (second, p2) = sorted(probs.items(), key=lambda kv: -kv[1])[:2]
         rows.append([name, first, round(p1, 3), second, round(p2, 3)])
     return rows

@@ -89,6 +89,18 @@ def load_audio(source: AudioSource, *, sample_rate: int = SAMPLE_RATE,
     return _finish(samples, rate, channels, sample_rate, cropped_from)
 
 
+def load_clips(paths, **kw) -> tuple[dict[str, Audio], dict[str, str]]:
+    """Several files through `load_audio(**kw)`: ({path: Audio} for those that load,
+    {path: reason} for those that do not), so one bad file never loses the others."""
+    loaded, failed = {}, {}
+    for path in paths:
+        try:
+            loaded[str(path)] = load_audio(path, **kw)
+        except AudioError as e:
+            failed[str(path)] = str(e)
+    return loaded, failed
+
+
 def _read_bytes(source) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)

@@ -65,22 +65,18 @@ def _vocode(args) -> None:
 
 
 def _classify(args) -> None:
-    from .audio import load_audio
+    from .audio import load_clips
     from .classifier import EmotionClassifier
 
     clf = EmotionClassifier.from_pretrained(args.checkpoint)
-    clips, failed = {}, []
-    for path in args.audio:  # one unreadable clip is reported, the others still classified
-        try:
-            clips[path] = load_audio(path, crop=True)
-        except AudioError as e:
-            if len(args.audio) == 1:
-                raise
-            print(f"emodiff: {path}: {e}", file=sys.stderr)
-            failed.append(path)
-        else:
-            if clips[path].notice:
-                print(f"{path}: {clips[path].notice}", file=sys.stderr)
+    clips, failed = load_clips(args.audio, crop=True)  # one unreadable clip does not lose the others
+    if len(args.audio) == 1 and failed:
+        raise AudioError(failed[args.audio[0]])
+    for path, reason in failed.items():
+        print(f"emodiff: {path}: {reason}", file=sys.stderr)
+    for path, audio in clips.items():
+        if audio.notice:
+            print(f"{path}: {audio.notice}", file=sys.stderr)
     if not clips:
         raise AudioError(f"None of the {len(args.audio)} clips could be read.")
     if clf.cfg.speaker_norm:

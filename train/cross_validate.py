@@ -50,15 +50,14 @@ def main(argv=None) -> dict:
                             for c, r in metrics[key].items()}
     summary = summarize(runs)
     report = {"runs": runs, "summary": summary, "args": rest}
+    diffs = paired(runs, json.loads(args.baseline.read_text())["runs"]) if args.baseline else {}
     if args.baseline:
-        report["vs_baseline"] = {"baseline": str(args.baseline),
-                                 **paired(runs, json.loads(args.baseline.read_text())["runs"])}
+        report["vs_baseline"] = {"baseline": str(args.baseline), **diffs}
     save_json(report, args.out / "cv.json")
     print(table(summary))
-    for corpus, d in report.get("vs_baseline", {}).items():
-        if corpus != "baseline":
-            print(f"vs {args.baseline}, {corpus}: UA {d['mean']:+.1%} ± {d['std']:.1%} over {d['n']} paired runs "
-                  f"(better in {d['better']}, worse in {d['worse']})")
+    for corpus, d in diffs.items():
+        print(f"vs {args.baseline}, {corpus}: UA {d['mean']:+.1%} ± {d['std']:.1%} over {d['n']} paired runs "
+              f"(better in {d['better']}, worse in {d['worse']})")
     return summary
 
 

@@ -25,8 +25,7 @@ from emodiff.augment import AugmentConfig, augment_batch  # noqa: E402
 from emodiff.classifier import (ClassifierConfig, EmotionClassifier, ResNetSER, clip_probabilities,  # noqa: E402
                                 evaluate, reports, speaker_references)
 from emodiff.data import (ALL_EMOTIONS, EMOTIONS, index_corpora, random_split,  # noqa: E402
-                          speaker_fold, speaker_groups, speaker_means, speakers, speech_mels,
-                          split_by_speakers)
+                          speaker_fold, speaker_groups, speakers, speech_mels, split_by_speakers)
 from emodiff.training import (add_common_args, balance_weights, CropDataset, EpochSampler, make_accelerator,  # noqa: E402
                               ResumeState, save_json, set_seed)
 
@@ -99,8 +98,9 @@ def main(argv=None) -> dict:
     cfg = (ClassifierConfig.small if args.arch == "small" else ClassifierConfig.resnet50)(
         emotions=tuple(args.emotions), crop_frames=args.crop_frames, utterance_norm=args.utterance_norm,
         speaker_norm=args.speaker_norm)
-    means = speaker_means(records, [mels[r.path] for r in records]) if cfg.speaker_norm else {}
-    train_mels = [cfg.prepare(mels[r.path], means.get(r.speaker)) for r in train]
+    train_mels = [mels[r.path] for r in train]
+    refs = speaker_references(cfg, train, train_mels) or [None] * len(train)
+    train_mels = [cfg.prepare(m, ref) for m, ref in zip(train_mels, refs)]
     normalizer = MelNormalizer.fit(train_mels, cfg.mel)
     labels = [cfg.emotions.index(r.emotion) for r in train]
     corpora = [r.corpus for r in train]
