@@ -50,12 +50,13 @@ def classifier():
 
 @functools.cache
 def speaker_classifier():
-    """The speaker-normalised classifier for several clips of one speaker; the plain one where
-    a server does not ship it."""
-    from emodiff.classifier import EmotionClassifier
+    """For several clips of one speaker: the speaker-normalised classifier and the plain one as
+    an ensemble (more accurate across speakers than either, README "Ensembles"); the plain one
+    alone where a server does not ship the other."""
+    from emodiff.classifier import Ensemble, EmotionClassifier
 
     folder = checkpoints() / "classifier_speaker"
-    return EmotionClassifier.from_pretrained(folder) if folder.is_dir() else classifier()
+    return Ensemble(([EmotionClassifier.from_pretrained(folder)] if folder.is_dir() else []) + [classifier()])
 
 
 @functools.cache
@@ -234,9 +235,10 @@ def build_demo() -> gr.Blocks:
             if _examples():
                 gr.Examples(_examples(), rec_in)
             with gr.Accordion("Several clips of one speaker (more accurate)", open=False):
-                gr.Markdown("Upload 2–60 clips of **one** speaker, ideally in several emotions. The model "
-                            "then judges each clip against that speaker's own average voice, which is "
-                            "more accurate on a new voice than one clip alone (see the About tab).")
+                gr.Markdown("Upload 2–60 clips of **one** speaker, ideally in several emotions. A second "
+                            "model then judges each clip against that speaker's own average voice and "
+                            "votes with the first, which is more accurate on a new voice than one clip "
+                            "alone (see the About tab).")
                 spk_in = gr.File(file_count="multiple", file_types=["audio"], type="filepath",
                                  label="clips of one speaker")
                 spk_table = gr.Dataframe(

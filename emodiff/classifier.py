@@ -249,11 +249,54 @@ def speaker_references(cfg: ClassifierConfig, records, mels) -> list | None:
     return [means[r.speaker] for r in records]
 
 
-def evaluate(clf: EmotionClassifier, mels, records, single_clip: bool = False) -> dict:
+class Ensemble:
+    """Classifiers whose probabilities are averaged. Members may differ in recipe: across the
+    cross-validation folds a plain and a speaker-normalised model together beat either alone
+    (README, "Ensembles"), their errors being partly independent."""
+
+    def __init__(self, members):
+        self.members = list(members)
+        if not self.members:
+            raise ValueError("An ensemble needs at least one classifier.")
+        if len({m.emotions for m in self.members}) > 1 or len({m.cfg.mel for m in self.members}) > 1:
+            raise ValueError("Ensemble members must share their emotions and mel configuration.")
+
+    @classmethod
+    def from_pretrained(cls, paths, device: str = "cpu") -> "Ensemble":
+        return cls(EmotionClassifier.from_pretrained(p, device) for p in paths)
+
+    @property
+    def emotions(self) -> tuple:
+        return self.members[0].emotions
+
+    @property
+    def mel_config(self) -> MelConfig:
+        return self.members[0].cfg.mel
+
+    @property
+    def speaker_norm(self) -> bool:
+        """Whether some member wants several clips of a speaker."""
+        return any(m.cfg.speaker_norm for m in self.members)
+
+    @property
+    def train_speakers(self) -> set:
+        return {s for m in self.members for s in m.metadata.get("train_speakers", [])}
+
+    def predict_speaker(self, audios) -> list[dict[str, float]]:
+        """As `EmotionClassifier.predict_speaker`, members' probabilities averaged."""
+        audios = list(audios)
+        per_member = [m.predict_speaker(audios) for m in self.members]
+        return [{e: float(np.mean([probs[i][e] for probs in per_member])) for e in self.emotions}
+                for i in range(len(audios))]
+
+
+def evaluate(clf: EmotionClassifier | Ensemble, mels, records, single_clip: bool = False) -> dict:
     """Per-corpus and overall classification reports (see `metrics.classification_report`).
     A speaker-normalised model gets each speaker's mean over their clips here, unless
     `single_clip` (each clip alone, as in the app)."""
-    probs = clip_probabilities(clf, mels, None if single_clip else speaker_references(clf.cfg, records, mels))
+    members = clf.members if isinstance(clf, Ensemble) else [clf]
+    probs = np.mean([clip_probabilities(m, mels, None if single_clip else speaker_references(m.cfg, records, mels))
+                     for m in members], axis=0)
     return reports(clf.emotions, records, probs.argmax(1))
 
 

@@ -66,9 +66,9 @@ def _vocode(args) -> None:
 
 def _classify(args) -> None:
     from .audio import load_clips
-    from .classifier import EmotionClassifier
+    from .classifier import Ensemble
 
-    clf = EmotionClassifier.from_pretrained(args.checkpoint)
+    clf = Ensemble.from_pretrained(args.checkpoint)
     clips, failed = load_clips(args.audio, crop=True)  # one unreadable clip does not lose the others
     if len(args.audio) == 1 and failed:
         raise AudioError(failed[args.audio[0]])
@@ -79,7 +79,7 @@ def _classify(args) -> None:
             print(f"{path}: {audio.notice}", file=sys.stderr)
     if not clips:
         raise AudioError(f"None of the {len(args.audio)} clips could be read.")
-    if clf.cfg.speaker_norm:
+    if clf.speaker_norm:
         print(f"speaker-normalised classifier: the {len(clips)} clip(s) are taken as one speaker"
               + ("; with one clip it is much less accurate (see its model card)" if len(clips) < 2 else ""),
               file=sys.stderr)
@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="emotion confidences for one clip, or several of one speaker")
     p.add_argument("audio", nargs="+")
-    p.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "classifier")
+    p.add_argument("--checkpoint", type=Path, nargs="+", default=[CHECKPOINTS / "classifier"],
+                   help="one classifier, or several (an ensemble: probabilities averaged)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_classify)
 

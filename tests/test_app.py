@@ -111,7 +111,7 @@ def test_classify_several_clips_of_one_speaker(served, data_root, tmp_path):
     rows = table["data"]
     assert [r[0] for r in rows] == [EMODB_CLIP.name, other.name]  # the unreadable one skipped
     assert all(r[1] in app.EMOTIONS and 0 < r[2] <= 1 and r[4] <= r[2] for r in rows)
-    assert app.speaker_classifier().cfg.speaker_norm  # the server's speaker-normalised model
+    assert [m.cfg.speaker_norm for m in app.speaker_classifier().members] == [True, False]  # both models
     with pytest.raises(Exception, match="at least two"):
         client.predict([handle_file(str(EMODB_CLIP))], api_name="/classify_speaker")
     with pytest.raises(Exception, match="Fewer than two"):

@@ -178,3 +178,39 @@ def test_speaker_norm_removes_the_speaker_but_keeps_the_clip(tmp_path):
     # No reference: the clip's own mean, so the same loudness offset vanishes.
     torch.testing.assert_close(clf.windows(loud)[0], clf.windows(quiet)[0])
     assert speaker_references(tiny_classifier().cfg, records, mels) is None
+
+
+def test_ensemble_averages_its_members_each_prepared_its_own_way(tmp_path):
+    """A plain and a speaker-normalised member: the ensemble's predictions are the mean of
+    what each gives alone (the normalised one with the speaker's clips), and evaluation
+    scores that mean."""
+    from emodiff.audio import Audio
+    from emodiff.classifier import Ensemble, clip_probabilities, evaluate, reports, speaker_references
+    from emodiff.data import Record
+
+    plain = tiny_classifier(0)
+    spk = tiny_classifier(1)
+    spk.cfg.speaker_norm = True
+    plain.save_pretrained(tmp_path / "plain"), spk.save_pretrained(tmp_path / "spk")
+    ens = Ensemble.from_pretrained([tmp_path / "spk", tmp_path / "plain"])
+    assert ens.speaker_norm and ens.emotions == plain.emotions
+    rng = np.random.default_rng(0)
+    clips = [Audio(rng.normal(0, 0.1 * (i + 1), 22050).astype(np.float32), 22050, 22050, 1) for i in range(3)]
+    members = [m.predict_speaker(clips) for m in ens.members]
+    for i, probs in enumerate(ens.predict_speaker(clips)):
+        assert sum(probs.values()) == pytest.approx(1, abs=1e-5)
+        for e in ens.emotions:
+            assert probs[e] == pytest.approx((members[0][i][e] + members[1][i][e]) / 2, abs=1e-6)
+    assert members[0][0] != members[1][0]  # the members do differ
+
+    records = [Record(Path(f"{i}.wav"), "emodb", "a", "female", e, "normal", "")
+               for i, e in enumerate(["angry", "sad", "happy"])]
+    mels = [ens.members[0]._mel(c).numpy() for c in clips]
+    loaded_spk, loaded_plain = ens.members
+    mean = (clip_probabilities(loaded_spk, mels, speaker_references(spk.cfg, records, mels))
+            + clip_probabilities(loaded_plain, mels)) / 2
+    assert evaluate(ens, mels, records) == reports(ens.emotions, records, mean.argmax(1))
+    other = tiny_classifier()
+    other.cfg.emotions = ("angry", "sad")
+    with pytest.raises(ValueError, match="share"):
+        Ensemble([plain, other])

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from emodiff.cli import main
+from emodiff.cli import CHECKPOINTS, main
 
 import pytest
 
@@ -80,3 +80,9 @@ def test_classify_one_clip_or_several_of_one_speaker(data_root, tmp_path, capsys
     assert "taken as one speaker" in captured.err and len(captured.out.splitlines()) == 2
     assert main(["classify", str(EMODB_CLIP), "--checkpoint", str(tmp_path / "spk")]) == 0
     assert "much less accurate" in capsys.readouterr().err
+    ensemble = ["--checkpoint", str(tmp_path / "spk"), str(CHECKPOINTS / "classifier"), "--json"]
+    assert main(["classify", str(EMODB_CLIP), str(other)] + ensemble) == 0
+    voted = json.loads(capsys.readouterr().out)[str(EMODB_CLIP)]
+    assert main(["classify", str(EMODB_CLIP), str(other), "--checkpoint", str(tmp_path / "spk"), "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)[str(EMODB_CLIP)]
+    assert voted == pytest.approx({e: (alone[e] + probs[e]) / 2 for e in probs}, abs=1e-5)  # mean of the two

@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -29,3 +30,38 @@ def test_paired_differences_use_only_runs_both_have():
     base = {"speaker_s0_f0": {"emodb": {"ua": 0.6}}, "speaker_s0_f1": {"emodb": {"ua": 0.6}}}
     d = cross_validate.paired(runs, base)["emodb"]
     assert d["n"] == 2 and d["mean"] == pytest.approx(0.05) and d["better"] == d["worse"] == 1
+
+
+def test_ensemble_cv_scores_each_folds_members_together_on_their_test_speakers(data_root, tmp_path):
+    import ensemble_cv
+    from emodiff.data import index_corpora
+
+    from .test_classifier import tiny_classifier
+    from .test_evaluate import small_root
+
+    root = small_root(data_root, tmp_path)
+    folds = [["emodb_03", "ravdess_01"], ["emodb_08"]]
+    for run, speaker_norm, ua in (("plain", False, 0.5), ("spk", True, 0.7)):
+        for fold, test in enumerate(folds):
+            clf = tiny_classifier(fold)
+            clf.cfg.speaker_norm = speaker_norm
+            clf.save_pretrained(tmp_path / run / f"speaker_s0_f{fold}" / "best")
+            metrics = {"seed": 0, "test_speakers": test,
+                       "test": {c: {"ua": ua + fold / 10, "wa": ua} for c in ("emodb", "all")}}
+            (tmp_path / run / f"speaker_s0_f{fold}" / "metrics.json").write_text(json.dumps(metrics))
+    args = ["--runs", str(tmp_path / "plain"), str(tmp_path / "spk"), "--n-folds", "2", "--data-root", str(root),
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "e.json")]
+    summary = ensemble_cv.main(args)
+    saved = json.loads((tmp_path / "e.json").read_text())
+    records = index_corpora(root)
+    assert saved["runs"]["ensemble_s0_f1"]["emodb"]["n"] == sum(r.speaker == "emodb_08" for r in records)
+    assert "ravdess" not in saved["runs"]["ensemble_s0_f1"]
+    assert saved["runs"]["ensemble_s0_f0"]["all"]["n"] == sum(r.speaker in folds[0] for r in records)
+    assert summary["ensemble/emodb"]["n_runs"] == 2
+    assert summary["spk-member/emodb"]["ua_mean"] == pytest.approx(0.75)  # members as they scored alone
+    assert summary["plain-member/emodb"]["ua_mean"] == pytest.approx(0.55)
+
+    metrics["test_speakers"] = ["emodb_03"]  # the last member tested on other speakers than its partner
+    (tmp_path / "spk" / "speaker_s0_f1" / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(SystemExit, match="different speakers"):
+        ensemble_cv.main(args)

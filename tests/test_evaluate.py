@@ -74,3 +74,27 @@ def test_evaluate_speaker_normalised_model(data_root, tmp_path, capsys, monkeypa
     assert alone is None
     for r, ref in zip(records, with_speaker):
         np.testing.assert_array_equal(ref, means[r.speaker])
+
+
+def test_evaluate_an_ensemble(data_root, tmp_path, capsys, monkeypatch):
+    """Several checkpoints are one ensemble: each member scored its own way (the speaker-
+    normalised one with its speakers' means, the plain one without), seen speakers united."""
+    import emodiff.classifier
+
+    root = small_root(data_root, tmp_path)
+    cfg = ClassifierConfig.small(width=8, crop_frames=32, speaker_norm=True)
+    EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0))).save_pretrained(tmp_path / "spk")
+    seen = []
+
+    def spy(clf, mels, speaker_means=None, **kw):
+        seen.append((clf.cfg.speaker_norm, speaker_means is not None))
+        return clip_probabilities(clf, mels, speaker_means, **kw)
+
+    monkeypatch.setattr(emodiff.classifier, "clip_probabilities", spy)
+    metrics = evaluate.main(["--checkpoint", str(tmp_path / "spk"), str(ROOT / "checkpoints" / "classifier"),
+                             "--data-root", str(root), "--out", str(tmp_path / "m.json"),
+                             "--cache-dir", str(tmp_path / "cache")])
+    assert seen == [(True, True), (False, False)]
+    assert metrics["all"]["n"] == len(index_corpora(root))
+    assert metrics["speakers_seen_in_training"] == metrics["speakers"]  # the shipped member heard them
+    assert "from all their clips" in capsys.readouterr().out

@@ -7,6 +7,8 @@ model is judged independently. Writes JSON with, per corpus ("emodb", "ravdess")
 ua, wa, macro_f1, per-class precision/recall/F1 and the confusion matrix; and one
 confusion-matrix PNG per corpus beside it. A speaker-normalised classifier (`--speaker-norm`)
 takes each speaker's average spectrum from all of that speaker's clips found, labels unused.
+Several checkpoints are evaluated as one ensemble, their probabilities averaged
+(`--checkpoint checkpoints/classifier checkpoints/classifier_speaker`).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emodiff.classifier import EmotionClassifier, evaluate  # noqa: E402
+from emodiff.classifier import Ensemble, evaluate  # noqa: E402
 from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, speakers, speech_mels  # noqa: E402
 from emodiff.plotting import plot_confusion  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
@@ -23,7 +25,7 @@ from emodiff.training import save_json  # noqa: E402
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--checkpoint", type=Path, nargs="+", required=True, help="one classifier, or several: an ensemble")
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     p.add_argument("--out", type=Path, default=Path("metrics.json"))
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
@@ -31,16 +33,16 @@ def main(argv=None) -> dict:
                    help="a speaker-normalised model scores each clip alone, without its speaker's other clips")
     args = p.parse_args(argv)
 
-    clf = EmotionClassifier.from_pretrained(args.checkpoint)
+    clf = Ensemble.from_pretrained(args.checkpoint)
     records = index_corpora(args.data_root, clf.emotions)
     if not records:
         raise SystemExit(f"No clips with the classifier's emotions under {args.data_root}.")
-    mels = speech_mels(records, args.cache_dir, clf.cfg.mel)
+    mels = speech_mels(records, args.cache_dir, clf.mel_config)
     metrics = evaluate(clf, [mels[r.path] for r in records], records, args.single_clip)
-    if clf.cfg.speaker_norm:
+    if clf.speaker_norm:
         print("speaker-normalised model: " + ("each clip alone" if args.single_clip else
                                               "each speaker's mean log-mel from all their clips (labels unused)"))
-    seen = set(clf.metadata.get("train_speakers", []))
+    seen = clf.train_speakers
     metrics["speakers"] = speakers(records)
     metrics["speakers_seen_in_training"] = sorted(seen & set(metrics["speakers"]))
     save_json(metrics, args.out)

@@ -1,0 +1,70 @@
+"""Cross-validated accuracy of ensembles: the clip probabilities of several cross-validation
+runs on the same folds (other seeds, other recipes) averaged, scored on each fold's unseen speakers.
+
+    python train/ensemble_cv.py --runs runs/cv_small runs/cv_spk --seeds 0 1 --out results/cv_ensemble.json
+
+Each --runs folder is a train/cross_validate.py output; fold f's ensemble is
+<run>/speaker_s<seed>_f<f>/best for every run and seed given, all tested on the same speakers.
+Speaker-normalised members get each test speaker's mean over their clips, as in cross-validation;
+`--single-clip` scores every clip alone. Beside the ensemble, each run's members as they scored
+alone, from their metrics.json: the table is ensemble vs its own members on the same folds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cross_validate import summarize, table  # noqa: E402
+
+from emodiff.classifier import Ensemble, evaluate  # noqa: E402
+from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, speech_mels  # noqa: E402
+from emodiff.training import save_json  # noqa: E402
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="cross_validate.py output folders")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--n-folds", type=int, default=5)
+    p.add_argument("--single-clip", action="store_true", help="speaker-normalised members score each clip alone")
+    p.add_argument("--out", type=Path, required=True, help="JSON file")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    args = p.parse_args(argv)
+
+    key = "test_single_clip" if args.single_clip else "test"
+    label = "ensemble" + ("-single-clip" if args.single_clip else "")
+    seeds = "+".join(map(str, args.seeds))
+    runs, records = {}, None
+    for fold in range(args.n_folds):
+        folders = [run / f"speaker_s{seed}_f{fold}" for run in args.runs for seed in args.seeds]
+        member_metrics = [json.loads((f / "metrics.json").read_text()) for f in folders]
+        tested = {tuple(m["test_speakers"]) for m in member_metrics}
+        if len(tested) != 1:
+            raise SystemExit(f"Fold {fold}: the runs were tested on different speakers {sorted(tested)}.")
+        clf = Ensemble.from_pretrained([f / "best" for f in folders])
+        records = records or index_corpora(args.data_root, clf.emotions)
+        test_speakers = set(tested.pop())
+        test = [r for r in records if r.speaker in test_speakers]
+        mels = speech_mels(test, args.cache_dir, clf.mel_config)
+        report = evaluate(clf, [mels[r.path] for r in test], test, args.single_clip)
+        runs[f"{label}_s{seeds}_f{fold}"] = {c: {k: r[k] for k in ("ua", "wa", "macro_f1", "n", "confusion_matrix")}
+                                             for c, r in report.items()}
+        for folder, m in zip(folders, member_metrics):  # a plain member has no single-clip entry: it is one
+            runs[f"{folder.parent.name}-member_s{m['seed']}_f{fold}"] = {
+                c: {k: r[k] for k in ("ua", "wa")} for c, r in m.get(key, m["test"]).items()}
+        print(f"fold {fold}: " + "  ".join(f"{c} UA {r['ua']:.3f}" for c, r in report.items()), flush=True)
+
+    summary = summarize(runs)
+    save_json({"runs": runs, "summary": summary, "members": [str(r) for r in args.runs], "seeds": args.seeds,
+               "single_clip": args.single_clip}, args.out)
+    print(table(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
