@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from emodiff.data import index_corpora
 
@@ -93,3 +94,37 @@ def test_vocoded_set_is_the_pools_prefix_after_a_round_trip(data_root, tmp_path)
     assert out.stat().st_mtime_ns == stamp
     augment_study.vocode_set(pool, out, 3)  # more wanted: made again
     assert len(np.load(out)["mels"]) == 3
+
+
+def test_pooling_studies_of_two_folds(tmp_path):
+    """Two folds' studies pool into one over all their test clips, on the seeds both ran."""
+    import augment_pool
+
+    rng = np.random.default_rng(0)
+    gen = "real+specaug+gen(1,filtered)"
+
+    def study(name, fold, speakers, seeds, n):
+        y, corpora = rng.integers(0, 6, n), rng.choice(["emodb", "ravdess"], n)
+        correct = {c: [(rng.random(n) < p).astype(int).tolist() for _ in seeds]
+                   for c, p in (("real+specaug", 0.5), (gen, 0.7))}
+        s = {"fold": fold, "test_speakers": speakers, "seeds": seeds,
+             "per_clip": {"clips": [f"c{i}" for i in range(n)], "corpora": corpora.tolist(), "labels": y.tolist(),
+                          "correct": correct}}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "study.json").write_text(json.dumps(s))
+        return s
+
+    a, b = study("a", 0, ["emodb_10", "ravdess_05"], [0, 1, 2, 3, 4], 300), study("b", 1, ["emodb_03"], [0, 1, 2], 200)
+    report = augment_pool.main(["--studies", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "p")])
+    assert report["seeds"] == [0, 1, 2] and report["folds"] == [0, 1]
+    y = np.array(a["per_clip"]["labels"] + b["per_clip"]["labels"])
+    per_seed = [augment_study.unweighted_accuracy(
+        np.array(a["per_clip"]["correct"][gen][s] + b["per_clip"]["correct"][gen][s]), y) for s in range(3)]
+    entry = report["summary"][gen]["all"]
+    assert entry["ua_mean"] == pytest.approx(np.mean(per_seed)) and entry["seeds"] == 3
+    assert entry["ci_low"] > 0.1  # 70 % against 50 % correct over 500 clips
+    assert report["n_clips"]["emodb"] + report["n_clips"]["ravdess"] == 500
+    assert (tmp_path / "p" / "study.png").stat().st_size > 1000
+    study("c", 2, ["emodb_03"], [0], 10)
+    with pytest.raises(SystemExit, match="share test speakers"):
+        augment_pool.main(["--studies", str(tmp_path / "b"), str(tmp_path / "c"), "--out", str(tmp_path / "q")])

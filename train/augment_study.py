@@ -141,21 +141,48 @@ def vocode_set(path: Path, out: Path, n: int, batch: int = 16) -> None:
     np.savez_compressed(out, **subset(data, slice(0, n), mels=np.concatenate(mels)))
 
 
+def unweighted_accuracy(correct: np.ndarray, y: np.ndarray) -> float:
+    """Mean over classes of the (clips,) correct flags (or their seed averages) of each class."""
+    return float(np.mean([correct[y == k].mean() for k in np.unique(y)]))
+
+
 def paired_bootstrap(p_a: np.ndarray, p_b: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0):
     """UA(a) - UA(b) over test clips resampled with replacement; a and b are (clips,) correct
     flags averaged over seeds. Returns (difference, 95% CI low, high)."""
     rng = np.random.default_rng(seed)
-
-    def ua(correct, idx):
-        yy = y[idx]
-        return np.mean([correct[idx][yy == k].mean() for k in np.unique(yy)])
-
-    full = np.arange(len(y))
     diffs = []
     for _ in range(n):
         idx = rng.integers(0, len(y), len(y))
-        diffs.append(ua(p_a, idx) - ua(p_b, idx))
-    return float(ua(p_a, full) - ua(p_b, full)), float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
+        diffs.append(unweighted_accuracy(p_a[idx], y[idx]) - unweighted_accuracy(p_b[idx], y[idx]))
+    return (unweighted_accuracy(p_a, y) - unweighted_accuracy(p_b, y),
+            float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
+
+
+def summarize(correct: dict, y: np.ndarray, corpora: np.ndarray) -> dict:
+    """Per condition and corpus ("all" too): UA and WA mean ± std over seeds, and the paired
+    bootstrap of the condition against real + SpecAugment and against its own counterpart.
+    `correct` maps each condition to its seeds' (clips,) correct flags, `y` and `corpora`
+    describe the clips."""
+    summary = {}
+    for cond, runs in correct.items():
+        summary[cond] = {}
+        for corpus in ("emodb", "ravdess", "all"):
+            idx = (corpora == corpus) | (corpus == "all")
+            ua = [unweighted_accuracy(r[idx], y[idx]) for r in runs]
+            wa = [float(r[idx].mean()) for r in runs]
+            entry = {"ua_mean": float(np.mean(ua)), "ua_std": float(np.std(ua)),
+                     "wa_mean": float(np.mean(wa)), "wa_std": float(np.std(wa)), "seeds": len(ua)}
+
+            def delta(ref):
+                return paired_bootstrap(np.mean(runs, axis=0)[idx], np.mean(correct[ref], axis=0)[idx], y[idx])
+            if BASELINE in correct and cond != BASELINE:
+                entry["ua_diff_vs_specaug"], entry["ci_low"], entry["ci_high"] = delta(BASELINE)
+            own = counterpart(cond)
+            if own in correct:  # what the generated data (or mixup) add to the same recipe
+                entry["own_reference"] = own
+                entry["ua_diff_vs_own"], *entry["own_ci"] = delta(own)
+            summary[cond][corpus] = entry
+    return summary
 
 
 def main(argv=None) -> dict:
@@ -227,33 +254,18 @@ def main(argv=None) -> dict:
             results.setdefault(cond, []).append({c: {"ua": v["ua"], "wa": v["wa"]} for c, v in m["test"].items()})
             correct.setdefault(cond, []).append(np.array([m["test_predictions"][r.name] == r.emotion for r in test]))
 
-    summary = {}
     y = np.array([EMOTIONS.index(r.emotion) for r in test])
-    for cond, runs in results.items():
-        summary[cond] = {}
-        for corpus in ("emodb", "ravdess", "all"):
-            ua = [r[corpus]["ua"] for r in runs]
-            wa = [r[corpus]["wa"] for r in runs]
-            entry = {"ua_mean": float(np.mean(ua)), "ua_std": float(np.std(ua)),
-                     "wa_mean": float(np.mean(wa)), "wa_std": float(np.std(wa)), "seeds": len(ua)}
-            idx = np.array([r.corpus == corpus or corpus == "all" for r in test])
-
-            def delta(ref):
-                return paired_bootstrap(np.mean(correct[cond], axis=0)[idx], np.mean(correct[ref], axis=0)[idx],
-                                        y[idx])
-            if BASELINE in correct and cond != BASELINE:
-                entry["ua_diff_vs_specaug"], entry["ci_low"], entry["ci_high"] = delta(BASELINE)
-            own = counterpart(cond)
-            if own in correct:  # what the generated data (or mixup) add to the same recipe
-                entry["own_reference"] = own
-                entry["ua_diff_vs_own"], *entry["own_ci"] = delta(own)
-            summary[cond][corpus] = entry
+    summary = summarize(correct, y, np.array([r.corpus for r in test]))
 
     circular = circular_measure(args, gen_path, correct)
     report = {"fold": args.fold, "test_speakers": sorted({r.speaker for r in test}), "seeds": args.seeds,
               "epochs": args.epochs, "generation": {"steps": args.gen_steps, "guidance": args.guidance,
                                                     "source": source, "filtering": filtering},
-              "summary": summary, "circular": circular, "runs": results}
+              "summary": summary, "circular": circular, "runs": results,
+              # per test clip and seed, so that studies on other folds can be pooled (augment_pool.py)
+              "per_clip": {"clips": [r.name for r in test], "corpora": [r.corpus for r in test],
+                           "labels": y.tolist(), "correct": {c: [[int(v) for v in run] for run in runs]
+                                                             for c, runs in correct.items()}}}
     save_json(report, args.out / "study.json")
     print(table(summary))
     if circular:

@@ -1,0 +1,69 @@
+"""Pool augmentation studies run on different folds into one comparison over all their test speakers.
+
+    python train/augment_pool.py --studies results/augment_60epochs_5seeds results/augment_60epochs_fold1 \
+        --out results/augment_pooled
+
+Each study (train/augment_study.py, its own fold and generator) keeps every test clip's
+correctness per seed; pooled, a condition's UA is taken over the union of the folds' test clips,
+per seed (the seeds all studies ran), and the paired bootstrap resamples those clips. More
+speakers than one fold: a gain that holds on speakers not used to choose the setting is the
+evidence that counts. Writes OUT/study.json and OUT/study.png and prints the study table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from augment_study import plot, summarize, table  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from emodiff.training import save_json  # noqa: E402
+
+
+def pool(studies: list[dict]) -> tuple[dict, np.ndarray, np.ndarray, list[int]]:
+    """-> (condition -> per-seed correct flags over all studies' clips, labels, corpora, seeds)
+    for the conditions and seeds every study has."""
+    speakers = [set(s["test_speakers"]) for s in studies]
+    if sum(map(len, speakers)) != len(set().union(*speakers)):
+        raise SystemExit("The studies share test speakers: pool studies of different folds.")
+    seeds = sorted(set.intersection(*(set(s["seeds"]) for s in studies)))
+    conds = [c for c in studies[0]["per_clip"]["correct"] if all(c in s["per_clip"]["correct"] for s in studies)]
+    if not seeds or not conds:
+        raise SystemExit("The studies have no seed or no condition in common.")
+    correct = {c: [np.concatenate([np.array(s["per_clip"]["correct"][c][s["seeds"].index(seed)], bool)
+                                   for s in studies]) for seed in seeds] for c in conds}
+    y = np.concatenate([s["per_clip"]["labels"] for s in studies])
+    corpora = np.concatenate([s["per_clip"]["corpora"] for s in studies])
+    return correct, y, corpora, seeds
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--studies", type=Path, nargs="+", required=True, help="augment_study.py output folders")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+
+    studies = [json.loads((folder / "study.json").read_text()) for folder in args.studies]
+    missing = [str(f) for f, s in zip(args.studies, studies) if "per_clip" not in s]
+    if missing:
+        raise SystemExit(f"No per-clip results in {missing}: gather them again with augment_study.py.")
+    correct, y, corpora, seeds = pool(studies)
+    summary = summarize(correct, y, corpora)
+    report = {"studies": [str(f) for f in args.studies], "folds": [s["fold"] for s in studies], "seeds": seeds,
+              "test_speakers": sorted(sp for s in studies for sp in s["test_speakers"]),
+              "n_clips": {c: int(np.sum(corpora == c)) for c in ("emodb", "ravdess")}, "summary": summary}
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_json(report, args.out / "study.json")
+    plot(summary, args.out / "study.png")
+    print(f"folds {report['folds']}, seeds {seeds}, {len(y)} test clips of {len(report['test_speakers'])} speakers")
+    print(table(summary))
+    return report
+
+
+if __name__ == "__main__":
+    main()
