@@ -43,20 +43,20 @@ def checkpoints() -> Path:
 
 @functools.cache
 def classifier():
-    from emodiff.classifier import EmotionClassifier
+    """The plain classifiers voting (one per seed shipped): one clip at a time."""
+    from emodiff.classifier import Ensemble
 
-    return EmotionClassifier.from_pretrained(checkpoints() / "classifier")
+    return Ensemble.shipped(checkpoints())
 
 
 @functools.cache
 def speaker_classifier():
-    """For several clips of one speaker: the speaker-normalised classifier and the plain one as
-    an ensemble (more accurate across speakers than either, README "Ensembles"); the plain one
-    alone where a server does not ship the other."""
-    from emodiff.classifier import Ensemble, EmotionClassifier
+    """For several clips of one speaker: the speaker-normalised classifier votes with the plain
+    ones (more accurate across speakers than either, README "Ensembles"); the plain ones alone
+    where a server does not ship it."""
+    from emodiff.classifier import Ensemble
 
-    folder = checkpoints() / "classifier_speaker"
-    return Ensemble(([EmotionClassifier.from_pretrained(folder)] if folder.is_dir() else []) + [classifier()])
+    return Ensemble.shipped(checkpoints(), several_clips=True)
 
 
 @functools.cache

@@ -265,6 +265,15 @@ class Ensemble:
     def from_pretrained(cls, paths, device: str = "cpu") -> "Ensemble":
         return cls(EmotionClassifier.from_pretrained(p, device) for p in paths)
 
+    @classmethod
+    def shipped(cls, folder, several_clips: bool = False) -> "Ensemble":
+        """The shipped classifiers as the app and the CLI use them: the plain models, one per
+        seed, voting; for several clips of one speaker the speaker-normalised model votes with
+        them. Only `classifier/` is required; a missing optional folder is skipped."""
+        folder = Path(folder)
+        names = ["classifier_speaker"] * several_clips + ["classifier", "classifier_seed1"]
+        return cls.from_pretrained([folder / n for n in names if n == "classifier" or (folder / n).is_dir()])
+
     @property
     def emotions(self) -> tuple:
         return self.members[0].emotions
@@ -282,12 +291,19 @@ class Ensemble:
     def train_speakers(self) -> set:
         return {s for m in self.members for s in m.metadata.get("train_speakers", [])}
 
+    def _mean(self, per_member: list[dict[str, float]]) -> dict[str, float]:
+        return {e: float(np.mean([probs[e] for probs in per_member])) for e in self.emotions}
+
+    def confidences(self, mel) -> dict[str, float]:
+        """One clip's raw log-mel -> {emotion: probability}, members averaged (speaker-normalised
+        ones see the clip alone)."""
+        return self._mean([m.confidences(mel) for m in self.members])
+
     def predict_speaker(self, audios) -> list[dict[str, float]]:
         """As `EmotionClassifier.predict_speaker`, members' probabilities averaged."""
         audios = list(audios)
         per_member = [m.predict_speaker(audios) for m in self.members]
-        return [{e: float(np.mean([probs[i][e] for probs in per_member])) for e in self.emotions}
-                for i in range(len(audios))]
+        return [self._mean([probs[i] for probs in per_member]) for i in range(len(audios))]
 
 
 def evaluate(clf: EmotionClassifier | Ensemble, mels, records, single_clip: bool = False) -> dict:

@@ -68,8 +68,9 @@ def _classify(args) -> None:
     from .audio import load_clips
     from .classifier import Ensemble
 
-    clf = Ensemble.from_pretrained(args.checkpoint)
     clips, failed = load_clips(args.audio, crop=True)  # one unreadable clip does not lose the others
+    clf = (Ensemble.from_pretrained(args.checkpoint) if args.checkpoint
+           else Ensemble.shipped(CHECKPOINTS, several_clips=len(clips) > 1))
     if len(args.audio) == 1 and failed:
         raise AudioError(failed[args.audio[0]])
     for path, reason in failed.items():
@@ -170,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="emotion confidences for one clip, or several of one speaker")
     p.add_argument("audio", nargs="+")
-    p.add_argument("--checkpoint", type=Path, nargs="+", default=[CHECKPOINTS / "classifier"],
-                   help="one classifier, or several (an ensemble: probabilities averaged)")
+    p.add_argument("--checkpoint", type=Path, nargs="+",
+                   help="one classifier, or several (an ensemble: probabilities averaged); default: the "
+                        "shipped ones as the app uses them")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_classify)
 

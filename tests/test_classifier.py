@@ -214,3 +214,24 @@ def test_ensemble_averages_its_members_each_prepared_its_own_way(tmp_path):
     other.cfg.emotions = ("angry", "sad")
     with pytest.raises(ValueError, match="share"):
         Ensemble([plain, other])
+
+
+def test_shipped_ensemble_takes_the_folders_present(tmp_path):
+    """Only classifier/ is required; seed and speaker-normalised folders join when shipped."""
+    from emodiff.audio import mel_spectrogram
+    from emodiff.classifier import Ensemble
+
+    with pytest.raises(CheckpointError):
+        Ensemble.shipped(tmp_path)
+    tiny_classifier(0).save_pretrained(tmp_path / "classifier")
+    assert len(Ensemble.shipped(tmp_path).members) == len(Ensemble.shipped(tmp_path, several_clips=True).members) == 1
+    tiny_classifier(1).save_pretrained(tmp_path / "classifier_seed1")
+    spk = tiny_classifier(2)
+    spk.cfg.speaker_norm = True
+    spk.save_pretrained(tmp_path / "classifier_speaker")
+    assert len(Ensemble.shipped(tmp_path).members) == 2 and not Ensemble.shipped(tmp_path).speaker_norm
+    several = Ensemble.shipped(tmp_path, several_clips=True)
+    assert [m.cfg.speaker_norm for m in several.members] == [True, False, False]
+    mel = mel_spectrogram(np.random.default_rng(0).normal(0, 0.1, 22050).astype(np.float32))
+    probs = several.confidences(mel)
+    assert probs == pytest.approx({e: np.mean([m.confidences(mel)[e] for m in several.members]) for e in probs})

@@ -52,13 +52,14 @@ def test_cli_answers_every_odd_input(tmp_path, capsys, name):
 
 def test_classify_one_clip_or_several_of_one_speaker(data_root, tmp_path, capsys):
     """One clip: confidences as bars or JSON. Several: one line each, an unreadable one reported
-    without losing the others (exit 2). A speaker-normalised checkpoint takes them as one speaker."""
+    without losing the others (exit 2), by default from the shipped speaker ensemble. A speaker-
+    normalised checkpoint takes them as one speaker; several checkpoints vote."""
     import json
 
     import numpy as np
 
-    from emodiff.audio import MelNormalizer
-    from emodiff.classifier import ClassifierConfig, EmotionClassifier
+    from emodiff.audio import MelNormalizer, load_audio
+    from emodiff.classifier import ClassifierConfig, EmotionClassifier, Ensemble
 
     assert main(["classify", str(EMODB_CLIP), "--json"]) == 0
     probs = json.loads(capsys.readouterr().out)
@@ -69,8 +70,13 @@ def test_classify_one_clip_or_several_of_one_speaker(data_root, tmp_path, capsys
     assert main(["classify", str(EMODB_CLIP), str(bad), str(other), "--json"]) == 2
     captured = capsys.readouterr()
     both = json.loads(captured.out)
-    assert list(both) == [str(EMODB_CLIP), str(other)] and both[str(EMODB_CLIP)] == pytest.approx(probs, abs=1e-6)
+    assert list(both) == [str(EMODB_CLIP), str(other)]
+    shipped = Ensemble.shipped(CHECKPOINTS, several_clips=True)  # several clips: the speaker ensemble
+    assert len(shipped.members) > 1 and shipped.members[0].cfg.speaker_norm
+    expected = shipped.predict_speaker([load_audio(EMODB_CLIP, crop=True), load_audio(other, crop=True)])
+    assert both[str(EMODB_CLIP)] == pytest.approx(expected[0], abs=1e-6)
     assert "bad.wav" in captured.err and "1 of 3 clips could not be read" in captured.err
+    assert "taken as one speaker" in captured.err
     assert main(["classify", str(bad), str(bad)]) == 2 and "None of the 2" in capsys.readouterr().err
 
     cfg = ClassifierConfig.small(width=8, crop_frames=32, speaker_norm=True)
@@ -83,6 +89,8 @@ def test_classify_one_clip_or_several_of_one_speaker(data_root, tmp_path, capsys
     ensemble = ["--checkpoint", str(tmp_path / "spk"), str(CHECKPOINTS / "classifier"), "--json"]
     assert main(["classify", str(EMODB_CLIP), str(other)] + ensemble) == 0
     voted = json.loads(capsys.readouterr().out)[str(EMODB_CLIP)]
+    assert main(["classify", str(EMODB_CLIP), "--checkpoint", str(CHECKPOINTS / "classifier"), "--json"]) == 0
+    probs = json.loads(capsys.readouterr().out)
     assert main(["classify", str(EMODB_CLIP), str(other), "--checkpoint", str(tmp_path / "spk"), "--json"]) == 0
     alone = json.loads(capsys.readouterr().out)[str(EMODB_CLIP)]
     assert voted == pytest.approx({e: (alone[e] + probs[e]) / 2 for e in probs}, abs=1e-5)  # mean of the two
