@@ -2,7 +2,8 @@
 
     python bench/bench_classifier.py [--checkpoint checkpoints/classifier] [--repeats 30]
 
-Also times the paper's ResNet-50 at random weights, so the two sizes can be compared.
+Also times the shipped ensemble the app uses for one clip (when more than one plain model is
+shipped) and the paper's ResNet-50 at random weights, so the sizes can be compared.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.audio import MelNormalizer, load_audio  # noqa: E402
-from emodiff.classifier import ClassifierConfig, EmotionClassifier  # noqa: E402
+from emodiff.classifier import ClassifierConfig, EmotionClassifier, Ensemble  # noqa: E402
 from emodiff.data import DEFAULT_DATA_ROOT  # noqa: E402
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "classifier"
@@ -34,7 +35,7 @@ def clip_bytes(data_root: Path) -> bytes:
     return buf.getvalue()
 
 
-def measure(clf: EmotionClassifier, data: bytes, repeats: int) -> tuple[float, float]:
+def measure(clf: EmotionClassifier | Ensemble, data: bytes, repeats: int) -> tuple[float, float]:
     clf.predict(data)  # warm-up
     times = []
     for _ in range(repeats):
@@ -54,14 +55,17 @@ def main() -> None:
     norm = MelNormalizer(np.full(80, -5.0), np.full(80, 2.0))
     models = {"ResNet-50 (random weights)": EmotionClassifier(ClassifierConfig.resnet50(), norm)}
     if (args.checkpoint / "config.json").exists():
+        shipped = Ensemble.shipped(args.checkpoint.parent).members if args.checkpoint.name == "classifier" else []
         models = {f"shipped ({args.checkpoint.name})": EmotionClassifier.from_pretrained(args.checkpoint),
+                  **({f"shipped ensemble ({len(shipped)} models, the app's)": Ensemble(shipped)}
+                     if len(shipped) > 1 else {}),
                   **models}
     print(f"device: cpu ({torch.get_num_threads()} threads), {platform.machine()}, torch {torch.__version__}\n")
     print("| model | parameters | p50 | p95 | goal |")
     print("|---|---|---|---|---|")
     for name, clf in models.items():
         p50, p95 = measure(clf, data, args.repeats)
-        n = sum(p.numel() for p in clf.model.parameters())
+        n = sum(p.numel() for m in getattr(clf, "members", [clf]) for p in m.model.parameters())
         print(f"| {name} | {n / 1e6:.1f} M | {p50 * 1e3:.0f} ms | {p95 * 1e3:.0f} ms | <= 100 ms p50 |")
 
 

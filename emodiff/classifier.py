@@ -299,6 +299,10 @@ class Ensemble:
         ones see the clip alone)."""
         return self._mean([m.confidences(mel) for m in self.members])
 
+    def predict(self, audio) -> dict[str, float]:
+        """As `EmotionClassifier.predict`: the clip decoded and analysed once for all members."""
+        return self.confidences(self.members[0]._mel(audio))
+
     def predict_speaker(self, audios) -> list[dict[str, float]]:
         """As `EmotionClassifier.predict_speaker`, members' probabilities averaged."""
         audios = list(audios)
