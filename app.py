@@ -311,7 +311,8 @@ def build_demo() -> gr.Blocks:
 
 
 def about() -> str:
-    cards = [checkpoints() / name / "README.md" for name in ("classifier", "classifier_speaker", "diffusion")]
+    names = ("classifier", "classifier_seed1", "classifier_speaker", "diffusion")
+    cards = [checkpoints() / name / "README.md" for name in names]
     text = "\n\n".join(p.read_text() for p in cards if p.exists())
     return (text + "\n\n## Data and credits\nRAVDESS: Livingstone & Russo (2018), PLoS ONE 13(5): "
             "e0196391, CC BY-NC-SA 4.0. EmoDB: Burkhardt et al. (2005), Interspeech. HiFi-GAN: Kong et "
