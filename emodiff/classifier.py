@@ -213,11 +213,17 @@ class EmotionClassifier:
         model takes the speaker's average spectrum from all of them (speech frames only, as in
         training), so they should span the speaker's range, not one emotion."""
         mels = [self._mel(a) for a in audios]
-        ref = average_spectrum([trim_silence(m.numpy()) for m in mels]) if self.cfg.speaker_norm else None
+        ref = speaker_reference(mels) if self.cfg.speaker_norm else None
         return [self.confidences(m, ref) for m in mels]
 
     def embed(self, audio) -> np.ndarray:
         return self.mel_embedding(self._mel(audio)).numpy()
+
+
+def speaker_reference(mels) -> np.ndarray:
+    """A speaker's average spectrum from several of their clips' raw log-mels (torch), speech
+    frames only, as in training."""
+    return average_spectrum([trim_silence(m.numpy()) for m in mels])
 
 
 @torch.inference_mode()
@@ -294,20 +300,21 @@ class Ensemble:
     def _mean(self, per_member: list[dict[str, float]]) -> dict[str, float]:
         return {e: float(np.mean([probs[e] for probs in per_member])) for e in self.emotions}
 
-    def confidences(self, mel) -> dict[str, float]:
-        """One clip's raw log-mel -> {emotion: probability}, members averaged (speaker-normalised
-        ones see the clip alone)."""
-        return self._mean([m.confidences(mel) for m in self.members])
+    def confidences(self, mel, speaker_mean=None) -> dict[str, float]:
+        """One clip's raw log-mel -> {emotion: probability}, members averaged; speaker-normalised
+        members use `speaker_mean`, or see the clip alone without it."""
+        return self._mean([m.confidences(mel, speaker_mean) for m in self.members])
 
     def predict(self, audio) -> dict[str, float]:
         """As `EmotionClassifier.predict`: the clip decoded and analysed once for all members."""
         return self.confidences(self.members[0]._mel(audio))
 
     def predict_speaker(self, audios) -> list[dict[str, float]]:
-        """As `EmotionClassifier.predict_speaker`, members' probabilities averaged."""
-        audios = list(audios)
-        per_member = [m.predict_speaker(audios) for m in self.members]
-        return [self._mean([probs[i] for probs in per_member]) for i in range(len(audios))]
+        """As `EmotionClassifier.predict_speaker`, members' probabilities averaged; each clip is
+        decoded and analysed, and the speaker's average taken, once for all members."""
+        mels = [self.members[0]._mel(a) for a in audios]
+        ref = speaker_reference(mels) if self.speaker_norm else None
+        return [self.confidences(m, ref) for m in mels]
 
 
 def evaluate(clf: EmotionClassifier | Ensemble, mels, records, single_clip: bool = False) -> dict:

@@ -164,6 +164,7 @@ def summarize(correct: dict, y: np.ndarray, corpora: np.ndarray) -> dict:
     `correct` maps each condition to its seeds' (clips,) correct flags, `y` and `corpora`
     describe the clips."""
     summary = {}
+    seed_mean = {cond: np.mean(runs, axis=0) for cond, runs in correct.items()}
     for cond, runs in correct.items():
         summary[cond] = {}
         for corpus in ("emodb", "ravdess", "all"):
@@ -174,7 +175,7 @@ def summarize(correct: dict, y: np.ndarray, corpora: np.ndarray) -> dict:
                      "wa_mean": float(np.mean(wa)), "wa_std": float(np.std(wa)), "seeds": len(ua)}
 
             def delta(ref):
-                return paired_bootstrap(np.mean(runs, axis=0)[idx], np.mean(correct[ref], axis=0)[idx], y[idx])
+                return paired_bootstrap(seed_mean[cond][idx], seed_mean[ref][idx], y[idx])
             if BASELINE in correct and cond != BASELINE:
                 entry["ua_diff_vs_specaug"], entry["ci_low"], entry["ci_high"] = delta(BASELINE)
             own = counterpart(cond)

@@ -45,9 +45,7 @@ def main(argv=None) -> dict:
                             "--n-folds", str(args.n_folds), "--fold", str(fold)])
                 for key, label in (("test", protocol), ("test_single_clip", f"{protocol}-single-clip")):
                     if key in metrics:  # single clip: a speaker-normalised model without speaker statistics
-                        runs[f"{label}_s{seed}_f{fold}"] = {
-                            c: {k: r[k] for k in ("ua", "wa", "macro_f1", "n", "confusion_matrix")}
-                            for c, r in metrics[key].items()}
+                        runs[f"{label}_s{seed}_f{fold}"] = compact(metrics[key])
     summary = summarize(runs)
     report = {"runs": runs, "summary": summary, "args": rest}
     diffs = paired(runs, json.loads(args.baseline.read_text())["runs"]) if args.baseline else {}
@@ -59,6 +57,11 @@ def main(argv=None) -> dict:
         print(f"vs {args.baseline}, {corpus}: UA {d['mean']:+.1%} ± {d['std']:.1%} over {d['n']} paired runs "
               f"(better in {d['better']}, worse in {d['worse']})")
     return summary
+
+
+def compact(report: dict) -> dict:
+    """Of a run's per-corpus classification reports, what cv.json keeps."""
+    return {c: {k: r[k] for k in ("ua", "wa", "macro_f1", "n", "confusion_matrix")} for c, r in report.items()}
 
 
 def paired(runs: dict, baseline: dict) -> dict:

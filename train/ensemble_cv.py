@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cross_validate import summarize, table  # noqa: E402
+from cross_validate import compact, summarize, table  # noqa: E402
 
 from emodiff.classifier import Ensemble, evaluate  # noqa: E402
 from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, speech_mels  # noqa: E402
@@ -52,8 +52,7 @@ def main(argv=None) -> dict:
         test = [r for r in records if r.speaker in test_speakers]
         mels = speech_mels(test, args.cache_dir, clf.mel_config)
         report = evaluate(clf, [mels[r.path] for r in test], test, args.single_clip)
-        runs[f"{label}_s{seeds}_f{fold}"] = {c: {k: r[k] for k in ("ua", "wa", "macro_f1", "n", "confusion_matrix")}
-                                             for c, r in report.items()}
+        runs[f"{label}_s{seeds}_f{fold}"] = compact(report)
         for folder, m in zip(folders, member_metrics):  # a plain member has no single-clip entry: it is one
             runs[f"{folder.parent.name}-member_s{m['seed']}_f{fold}"] = {
                 c: {k: r[k] for k in ("ua", "wa")} for c, r in m.get(key, m["test"]).items()}
