@@ -2,8 +2,8 @@
 
 A thin UI over `emodiff`: each click calls one library function. Models load lazily on first
 use, so the page is up in seconds. Environment:
-  EMODIFF_CHECKPOINTS  folder with classifier/, diffusion/ and optionally classifier_speaker/
-                       (default: ./checkpoints)
+  EMODIFF_CHECKPOINTS  folder with classifier/, diffusion/ and optionally classifier_seed1/,
+                       classifier_speaker/, functionals/, functionals_speaker/ (default: ./checkpoints)
   EMODIFF_STUDY_DIR    folder of the listening test (default: ./study)
   EMODIFF_ADMIN_TOKEN  token for the listening test's admin view and CSV export (unset: off)
 """
@@ -43,7 +43,8 @@ def checkpoints() -> Path:
 
 @functools.cache
 def classifier():
-    """The plain classifiers voting (one per seed shipped): one clip at a time."""
+    """The plain classifiers voting (CNN seeds and the functionals model, as shipped): one clip
+    at a time."""
     from emodiff.classifier import Ensemble
 
     return Ensemble.shipped(checkpoints())
@@ -51,9 +52,9 @@ def classifier():
 
 @functools.cache
 def speaker_classifier():
-    """For several clips of one speaker: the speaker-normalised classifier votes with the plain
+    """For several clips of one speaker: the speaker-normalised classifiers vote with the plain
     ones (more accurate across speakers than either, README "Ensembles"); the plain ones alone
-    where a server does not ship it."""
+    where a server does not ship them."""
     from emodiff.classifier import Ensemble
 
     return Ensemble.shipped(checkpoints(), several_clips=True)
@@ -119,8 +120,8 @@ def _seed(seed):
 def classify(path):
     """Recognise: clip -> confidences and its mel."""
     audio = _audio(path)
+    probs = _model(classifier).predict(audio)
     mel = mel_spectrogram(audio.samples)
-    probs = _model(classifier).confidences(mel)
     return probs, plot_mels([mel.numpy()], [f"{audio.seconds:.1f} s, {audio.source_rate} Hz"])
 
 
@@ -153,7 +154,7 @@ def enhance(path, target, strength, steps, guidance, seed, progress=gr.Progress(
     audio = _audio(path)
     clf = _model(classifier)
     original = mel_spectrogram(audio.samples)  # analysed once: classified, enhanced and plotted
-    before = clf.confidences(original)
+    before = clf.confidences(original)  # the CNN members: the enhanced clip exists only as a mel
     target = max(before, key=before.get) if target == "predicted" else target
     out = _model(pipeline).enhance(original, target, strength=strength, steps=int(steps), guidance=guidance,
                                    generator=_seed(seed))
@@ -311,7 +312,7 @@ def build_demo() -> gr.Blocks:
 
 
 def about() -> str:
-    names = ("classifier", "classifier_seed1", "classifier_speaker", "diffusion")
+    names = ("classifier", "classifier_seed1", "classifier_speaker", "functionals", "functionals_speaker", "diffusion")
     cards = [checkpoints() / name / "README.md" for name in names]
     text = "\n\n".join(p.read_text() for p in cards if p.exists())
     return (text + "\n\n## Data and credits\nRAVDESS: Livingstone & Russo (2018), PLoS ONE 13(5): "

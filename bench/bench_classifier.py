@@ -1,8 +1,8 @@
-"""Classifying a 3 s clip end to end on the CPU (decode -> mel -> network), p50 and p95.
+"""Classifying a 3 s clip end to end on the CPU (decode -> features -> model), p50 and p95.
 
     python bench/bench_classifier.py [--checkpoint checkpoints/classifier] [--repeats 30]
 
-Also times the shipped ensemble the app uses for one clip (when more than one plain model is
+Also times the shipped functionals model and the ensemble the app uses for one clip (when
 shipped) and the paper's ResNet-50 at random weights, so the sizes can be compared.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.audio import MelNormalizer, load_audio  # noqa: E402
 from emodiff.classifier import ClassifierConfig, EmotionClassifier, Ensemble  # noqa: E402
 from emodiff.data import DEFAULT_DATA_ROOT  # noqa: E402
+from emodiff.functionals import FunctionalsClassifier  # noqa: E402
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "classifier"
 
@@ -35,7 +36,7 @@ def clip_bytes(data_root: Path) -> bytes:
     return buf.getvalue()
 
 
-def measure(clf: EmotionClassifier | Ensemble, data: bytes, repeats: int) -> tuple[float, float]:
+def measure(clf, data: bytes, repeats: int) -> tuple[float, float]:
     clf.predict(data)  # warm-up
     times = []
     for _ in range(repeats):
@@ -56,7 +57,9 @@ def main() -> None:
     models = {"ResNet-50 (random weights)": EmotionClassifier(ClassifierConfig.resnet50(), norm)}
     if (args.checkpoint / "config.json").exists():
         shipped = Ensemble.shipped(args.checkpoint.parent).members if args.checkpoint.name == "classifier" else []
+        functionals = [m for m in shipped if isinstance(m, FunctionalsClassifier)]
         models = {f"shipped ({args.checkpoint.name})": EmotionClassifier.from_pretrained(args.checkpoint),
+                  **({"shipped functionals (ComParE + logistic regression)": functionals[0]} if functionals else {}),
                   **({f"shipped ensemble ({len(shipped)} models, the app's)": Ensemble(shipped)}
                      if len(shipped) > 1 else {}),
                   **models}

@@ -17,8 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .audio import MelConfig, MelNormalizer, load_audio, mel_spectrogram
-from .data import EMOTIONS, average_spectrum, sliding_windows, speaker_means, trim_silence
+from .data import DEFAULT_CACHE, EMOTIONS, average_spectrum, sliding_windows, speaker_means, trim_silence
 from .checkpoint import CheckpointError, load_safetensors, save_safetensors
+from .functionals import MODEL_TYPE as FUNCTIONALS, FunctionalsClassifier, clip_functionals
 
 
 @dataclass
@@ -255,29 +256,40 @@ def speaker_references(cfg: ClassifierConfig, records, mels) -> list | None:
     return [means[r.speaker] for r in records]
 
 
+def load_classifier(path, device: str = "cpu") -> "EmotionClassifier | FunctionalsClassifier":
+    """Either kind of saved classifier, told apart by its config.json."""
+    config = Path(path) / "config.json"
+    if config.is_file() and json.loads(config.read_text()).get("model_type") == FUNCTIONALS:
+        return FunctionalsClassifier.from_pretrained(path)
+    return EmotionClassifier.from_pretrained(path, device)
+
+
 class Ensemble:
-    """Classifiers whose probabilities are averaged. Members may differ in recipe: across the
-    cross-validation folds a plain and a speaker-normalised model together beat either alone
-    (README, "Ensembles"), their errors being partly independent."""
+    """Classifiers whose probabilities are averaged. Members may differ in recipe and kind: a
+    plain and a speaker-normalised CNN, and the functionals models, err on partly different
+    clips, so together they beat each alone (README, "Ensembles")."""
 
     def __init__(self, members):
         self.members = list(members)
         if not self.members:
             raise ValueError("An ensemble needs at least one classifier.")
-        if len({m.emotions for m in self.members}) > 1 or len({m.cfg.mel for m in self.members}) > 1:
+        self.networks = [m for m in self.members if isinstance(m, EmotionClassifier)]
+        if len({m.emotions for m in self.members}) > 1 or len({m.cfg.mel for m in self.networks}) > 1:
             raise ValueError("Ensemble members must share their emotions and mel configuration.")
 
     @classmethod
     def from_pretrained(cls, paths, device: str = "cpu") -> "Ensemble":
-        return cls(EmotionClassifier.from_pretrained(p, device) for p in paths)
+        return cls(load_classifier(p, device) for p in paths)
 
     @classmethod
     def shipped(cls, folder, several_clips: bool = False) -> "Ensemble":
-        """The shipped classifiers as the app and the CLI use them: the plain models, one per
-        seed, voting; for several clips of one speaker the speaker-normalised model votes with
-        them. Only `classifier/` is required; a missing optional folder is skipped."""
+        """The shipped classifiers as the app and the CLI use them: the plain models (two CNN
+        seeds and the functionals model) voting; for several clips of one speaker the speaker-
+        normalised models vote with them. Only `classifier/` is required; a missing optional
+        folder is skipped."""
         folder = Path(folder)
-        names = ["classifier_speaker"] * several_clips + ["classifier", "classifier_seed1"]
+        names = (["classifier_speaker", "functionals_speaker"] * several_clips
+                 + ["classifier", "classifier_seed1", "functionals"])
         return cls.from_pretrained([folder / n for n in names if n == "classifier" or (folder / n).is_dir()])
 
     @property
@@ -286,7 +298,7 @@ class Ensemble:
 
     @property
     def mel_config(self) -> MelConfig:
-        return self.members[0].cfg.mel
+        return self.networks[0].cfg.mel if self.networks else MelConfig()
 
     @property
     def speaker_norm(self) -> bool:
@@ -301,29 +313,53 @@ class Ensemble:
         return {e: float(np.mean([probs[e] for probs in per_member])) for e in self.emotions}
 
     def confidences(self, mel, speaker_mean=None) -> dict[str, float]:
-        """One clip's raw log-mel -> {emotion: probability}, members averaged; speaker-normalised
-        members use `speaker_mean`, or see the clip alone without it."""
-        return self._mean([m.confidences(mel, speaker_mean) for m in self.members])
+        """One clip's raw log-mel -> {emotion: probability} of the CNN members, averaged (a mel
+        has no waveform for the functionals models: used to judge generated mels);
+        speaker-normalised members use `speaker_mean`, or see the clip alone without it."""
+        if not self.networks:
+            raise ValueError("This ensemble has no mel classifier.")
+        return self._mean([m.confidences(mel, speaker_mean) for m in self.networks])
 
     def predict(self, audio) -> dict[str, float]:
-        """As `EmotionClassifier.predict`: the clip decoded and analysed once for all members."""
-        return self.confidences(self.members[0]._mel(audio))
+        """As `EmotionClassifier.predict`, every member voting: the clip decoded and analysed
+        once for all members. A speaker-normalised functionals model cannot see a lone clip."""
+        return self._predict([audio], speaker=False)[0]
 
     def predict_speaker(self, audios) -> list[dict[str, float]]:
         """As `EmotionClassifier.predict_speaker`, members' probabilities averaged; each clip is
-        decoded and analysed, and the speaker's average taken, once for all members."""
-        mels = [self.members[0]._mel(a) for a in audios]
-        ref = speaker_reference(mels) if self.speaker_norm else None
-        return [self.confidences(m, ref) for m in mels]
+        decoded and analysed, and the speaker's statistics taken, once for all members."""
+        return self._predict(list(audios), speaker=True)
+
+    def _predict(self, audios: list, speaker: bool) -> list[dict[str, float]]:
+        audios = [a if hasattr(a, "samples") else load_audio(a, crop=True) for a in audios]
+        mels = [mel_spectrogram(a.samples, self.mel_config) for a in audios] if self.networks else []
+        ref = speaker_reference(mels) if speaker and any(m.cfg.speaker_norm for m in self.networks) else None
+        per_member = []
+        for m in self.members:
+            if isinstance(m, FunctionalsClassifier):
+                per_member.append(m.predict_speaker(audios) if speaker else [m.predict(a) for a in audios])
+            else:
+                per_member.append([m.confidences(mel, ref) for mel in mels])
+        return [self._mean([probs[i] for probs in per_member]) for i in range(len(audios))]
 
 
-def evaluate(clf: EmotionClassifier | Ensemble, mels, records, single_clip: bool = False) -> dict:
-    """Per-corpus and overall classification reports (see `metrics.classification_report`).
-    A speaker-normalised model gets each speaker's mean over their clips here, unless
-    `single_clip` (each clip alone, as in the app)."""
+def member_probabilities(member, mels, records, single_clip: bool = False, cache_dir=DEFAULT_CACHE) -> np.ndarray:
+    """(n_clips, n_classes) of one ensemble member on labelled clips. Speaker-normalised members
+    get each speaker's statistics from all their clips given (labels unused) unless
+    `single_clip`, which a speaker-normalised functionals model refuses."""
+    if isinstance(member, FunctionalsClassifier):
+        x = clip_functionals([r.path for r in records], member.cfg, cache_dir)
+        return member.probabilities(x, None if single_clip else [r.speaker for r in records])
+    return clip_probabilities(member, mels, None if single_clip else speaker_references(member.cfg, records, mels))
+
+
+def evaluate(clf, mels, records, single_clip: bool = False, cache_dir=DEFAULT_CACHE) -> dict:
+    """Per-corpus and overall classification reports (see `metrics.classification_report`) of a
+    classifier or an ensemble (its members' probabilities averaged). Speaker-normalised members
+    get each speaker's statistics from all their clips here, unless `single_clip` (each clip
+    alone, as in the app's one-clip path)."""
     members = clf.members if isinstance(clf, Ensemble) else [clf]
-    probs = np.mean([clip_probabilities(m, mels, None if single_clip else speaker_references(m.cfg, records, mels))
-                     for m in members], axis=0)
+    probs = np.mean([member_probabilities(m, mels, records, single_clip, cache_dir) for m in members], axis=0)
     return reports(clf.emotions, records, probs.argmax(1))
 
 

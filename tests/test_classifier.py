@@ -235,3 +235,14 @@ def test_shipped_ensemble_takes_the_folders_present(tmp_path):
     mel = mel_spectrogram(np.random.default_rng(0).normal(0, 0.1, 22050).astype(np.float32))
     probs = several.confidences(mel)
     assert probs == pytest.approx({e: np.mean([m.confidences(mel)[e] for m in several.members]) for e in probs})
+    from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig
+
+    from .test_functionals import planted
+
+    x, labels, spk_names = planted(dim=88)
+    for name, norm in (("functionals", False), ("functionals_speaker", True)):
+        FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02", speaker_norm=norm), x, labels,
+                                  spk_names).save_pretrained(tmp_path / name)
+    one, several = Ensemble.shipped(tmp_path), Ensemble.shipped(tmp_path, several_clips=True)
+    assert [type(m).__name__[0] + str(m.cfg.speaker_norm)[0] for m in one.members] == ["EF", "EF", "FF"]
+    assert [type(m).__name__[0] + str(m.cfg.speaker_norm)[0] for m in several.members] == ["ET", "FT", "EF", "EF", "FF"]

@@ -32,23 +32,31 @@ def test_paired_differences_use_only_runs_both_have():
     assert d["n"] == 2 and d["mean"] == pytest.approx(0.05) and d["better"] == d["worse"] == 1
 
 
+def fake_runs(run, folds, speaker_norm, ua, seed=0) -> dict:
+    """A cross-validation output folder of tiny classifiers whose metrics.json report `ua`
+    (+ fold / 10); returns the last fold's metrics."""
+    from .test_classifier import tiny_classifier
+
+    for fold, test in enumerate(folds):
+        clf = tiny_classifier(fold + 10 * seed)
+        clf.cfg.speaker_norm = speaker_norm
+        clf.save_pretrained(run / f"speaker_s{seed}_f{fold}" / "best")
+        metrics = {"seed": seed, "test_speakers": test,
+                   "test": {c: {"ua": ua + fold / 10, "wa": ua} for c in ("emodb", "all")}}
+        (run / f"speaker_s{seed}_f{fold}" / "metrics.json").write_text(json.dumps(metrics))
+    return metrics
+
+
 def test_ensemble_cv_scores_each_folds_members_together_on_their_test_speakers(data_root, tmp_path):
     import ensemble_cv
     from emodiff.data import index_corpora
 
-    from .test_classifier import tiny_classifier
     from .test_evaluate import small_root
 
     root = small_root(data_root, tmp_path)
     folds = [["emodb_03", "ravdess_01"], ["emodb_08"]]
     for run, speaker_norm, ua in (("plain", False, 0.5), ("spk", True, 0.7)):
-        for fold, test in enumerate(folds):
-            clf = tiny_classifier(fold)
-            clf.cfg.speaker_norm = speaker_norm
-            clf.save_pretrained(tmp_path / run / f"speaker_s0_f{fold}" / "best")
-            metrics = {"seed": 0, "test_speakers": test,
-                       "test": {c: {"ua": ua + fold / 10, "wa": ua} for c in ("emodb", "all")}}
-            (tmp_path / run / f"speaker_s0_f{fold}" / "metrics.json").write_text(json.dumps(metrics))
+        metrics = fake_runs(tmp_path / run, folds, speaker_norm, ua)
     args = ["--runs", str(tmp_path / "plain"), str(tmp_path / "spk"), "--n-folds", "2", "--data-root", str(root),
             "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "e.json")]
     summary = ensemble_cv.main(args)
@@ -65,3 +73,24 @@ def test_ensemble_cv_scores_each_folds_members_together_on_their_test_speakers(d
     (tmp_path / "spk" / "speaker_s0_f1" / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(SystemExit, match="different speakers"):
         ensemble_cv.main(args)
+
+
+def test_ensemble_cv_takes_each_runs_own_seeds(data_root, tmp_path):
+    """`RUN:1` takes only seed 1 of RUN; a run missing every seed asked for is refused."""
+    import ensemble_cv
+
+    from .test_evaluate import small_root
+
+    root = small_root(data_root, tmp_path)
+    folds = [["emodb_03"], ["emodb_08"]]
+    fake_runs(tmp_path / "plain", folds, False, 0.5, seed=0)
+    fake_runs(tmp_path / "plain", folds, False, 0.3, seed=1)
+    fake_runs(tmp_path / "func", folds, False, 0.9, seed=0)
+    common = ["--n-folds", "2", "--data-root", str(root), "--cache-dir", str(tmp_path / "cache"),
+              "--out", str(tmp_path / "e.json")]
+    summary = ensemble_cv.main(["--runs", f"{tmp_path / 'plain'}:1", str(tmp_path / "func"), "--seeds", "0", "1"]
+                               + common)
+    assert summary["plain-member/emodb"]["ua_mean"] == pytest.approx(0.35)  # seed 1 only
+    assert summary["plain-member/emodb"]["n_runs"] == summary["func-member/emodb"]["n_runs"] == 2
+    with pytest.raises(SystemExit, match="no fold-0 run"):
+        ensemble_cv.main(["--runs", f"{tmp_path / 'plain'}:2"] + common)

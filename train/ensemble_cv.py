@@ -3,8 +3,9 @@ runs on the same folds (other seeds, other recipes) averaged, scored on each fol
 
     python train/ensemble_cv.py --runs runs/cv_small runs/cv_spk --seeds 0 1 --out results/cv_ensemble.json
 
-Each --runs folder is a train/cross_validate.py output; fold f's ensemble is
-<run>/speaker_s<seed>_f<f>/best for every run and seed given, all tested on the same speakers.
+Each --runs folder is a train/cross_validate.py (or cross_validate_functionals.py) output; fold
+f's ensemble is <run>/speaker_s<seed>_f<f>/best for every run and every seed given that the run
+has (`RUN:0` names a run's own seeds), all tested on the same speakers.
 Speaker-normalised members get each test speaker's mean over their clips, as in cross-validation;
 `--single-clip` scores every clip alone. Beside the ensemble, each run's members as they scored
 alone, from their metrics.json: the table is ensemble vs its own members on the same folds.
@@ -27,7 +28,8 @@ from emodiff.training import save_json  # noqa: E402
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=Path, nargs="+", required=True, help="cross_validate.py output folders")
+    p.add_argument("--runs", nargs="+", required=True,
+                   help="cross-validation output folders; RUN:0,1 takes only those seeds of RUN")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--n-folds", type=int, default=5)
     p.add_argument("--single-clip", action="store_true", help="speaker-normalised members score each clip alone")
@@ -41,7 +43,16 @@ def main(argv=None) -> dict:
     seeds = "+".join(map(str, args.seeds))
     runs, records = {}, None
     for fold in range(args.n_folds):
-        folders = [run / f"speaker_s{seed}_f{fold}" for run in args.runs for seed in args.seeds]
+        folders = []
+        for run in args.runs:
+            path, _, only = run.partition(":")
+            wanted = [int(s) for s in only.split(",")] if only else args.seeds
+            # A deterministic run (the functionals model) has only s0.
+            mine = [Path(path) / f"speaker_s{seed}_f{fold}" for seed in wanted
+                    if (Path(path) / f"speaker_s{seed}_f{fold}").is_dir()]
+            if not mine:
+                raise SystemExit(f"{path} has no fold-{fold} run for seeds {wanted}.")
+            folders += mine
         member_metrics = [json.loads((f / "metrics.json").read_text()) for f in folders]
         tested = {tuple(m["test_speakers"]) for m in member_metrics}
         if len(tested) != 1:
@@ -51,7 +62,7 @@ def main(argv=None) -> dict:
         test_speakers = set(tested.pop())
         test = [r for r in records if r.speaker in test_speakers]
         mels = speech_mels(test, args.cache_dir, clf.mel_config)
-        report = evaluate(clf, [mels[r.path] for r in test], test, args.single_clip)
+        report = evaluate(clf, [mels[r.path] for r in test], test, args.single_clip, args.cache_dir)
         runs[f"{label}_s{seeds}_f{fold}"] = compact(report)
         for folder, m in zip(folders, member_metrics):  # a plain member has no single-clip entry: it is one
             runs[f"{folder.parent.name}-member_s{m['seed']}_f{fold}"] = {

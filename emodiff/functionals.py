@@ -1,0 +1,201 @@
+"""Emotion from whole-clip acoustic statistics: openSMILE's ComParE 2016 functionals (6,373
+statistics of loudness, pitch, voice quality, MFCCs and spectral shape over the clip) and a
+logistic regression.
+
+Why beside the CNN: with ~900 training clips, a linear model on these hand-designed
+statistics generalises to new speakers better than a network that learns its features from
+log-mels (README, "Acoustic functionals"), and it errs on other clips, so the two vote well
+together. A speaker-normalised model z-scores every statistic within the speaker's clips
+(labels unused), which removes most of what is constant for a voice; like the speaker-
+normalised CNN it needs several clips of the speaker, spanning their range.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .audio import SAMPLE_RATE, load_audio
+from .checkpoint import CheckpointError, load_safetensors, save_safetensors
+from .data import DEFAULT_CACHE, EMOTIONS, file_digest
+
+MODEL_TYPE = "emodiff-functionals-lr"
+
+
+@dataclass
+class FunctionalsConfig:
+    emotions: tuple = EMOTIONS
+    feature_set: str = "ComParE_2016"  # an opensmile.FeatureSet name; eGeMAPSv02 is the small one
+    # Leading and trailing silence below this many dB under the peak is cut first: its length is
+    # an accident of the recording, and it dilutes every statistic.
+    trim_db: float = 40.0
+    sample_rate: int = SAMPLE_RATE  # every clip is analysed as the app hears it
+    speaker_norm: bool = False
+    c: float = 0.01  # inverse L2 strength; train/cross_validate_functionals.py picks it on training speakers
+
+    def key(self) -> str:
+        """What the features (not the model) depend on: names the feature cache."""
+        return json.dumps([self.feature_set, self.trim_db, self.sample_rate])
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "emotions": list(self.emotions)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FunctionalsConfig":
+        return cls(**{**d, "emotions": tuple(d["emotions"])})
+
+
+@functools.lru_cache(maxsize=2)
+def _smile(feature_set: str):
+    import opensmile  # imported here: only this model needs it
+
+    return opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, feature_set),
+                           feature_level=opensmile.FeatureLevel.Functionals)
+
+
+def functionals(samples: np.ndarray, cfg: FunctionalsConfig) -> np.ndarray:
+    """Mono float32 at `cfg.sample_rate` -> (D,) float32 statistics of its speech."""
+    import librosa
+
+    samples = np.asarray(samples, dtype=np.float32)
+    speech, _ = librosa.effects.trim(samples, top_db=cfg.trim_db)
+    if len(speech) < cfg.sample_rate // 10:  # nothing above the threshold: keep the clip whole
+        speech = samples
+    return _smile(cfg.feature_set).process_signal(speech, cfg.sample_rate).to_numpy()[0].astype(np.float32)
+
+
+def clip_functionals(paths, cfg: FunctionalsConfig, cache_dir=DEFAULT_CACHE, progress: bool = False) -> np.ndarray:
+    """(len(paths), D) statistics of audio files, computed once per file content and feature
+    configuration and kept in one .npz under `cache_dir`."""
+    from tqdm import tqdm
+
+    cache = Path(cache_dir) / f"functionals-{hashlib.sha256(cfg.key().encode()).hexdigest()[:12]}.npz"
+    known = dict(np.load(cache)) if cache.is_file() else {}
+    digests = [file_digest(p) for p in paths]
+    missing = [(p, d) for p, d in zip(paths, digests) if d not in known]
+    for p, d in tqdm(missing, disable=not progress, desc="functionals"):
+        known[d] = functionals(load_audio(p, sample_rate=cfg.sample_rate, max_seconds=600).samples, cfg)
+    if missing:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **known)
+        os.replace(tmp, cache)  # atomic: a parallel reader never sees half a file
+    return np.stack([known[d] for d in digests])
+
+
+def speaker_zscore(features: np.ndarray, speakers) -> np.ndarray:
+    """Each statistic z-scored within each speaker's clips (labels unused)."""
+    features, speakers = np.asarray(features, dtype=np.float64), np.asarray(speakers)
+    out = np.empty_like(features)
+    for s in np.unique(speakers):
+        rows = speakers == s
+        if rows.sum() < 2:
+            raise ValueError(f"Speaker normalisation needs at least two clips of a speaker; {s} has one.")
+        x = features[rows]
+        out[rows] = (x - x.mean(0)) / (x.std(0) + 1e-8)
+    return out.astype(np.float32)
+
+
+class LinearHead(nn.Module):
+    """z-score with the training statistics, then a linear layer: the fitted logistic
+    regression as tensors, so it saves and loads like every other model here."""
+
+    def __init__(self, dim: int, n_classes: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+        self.linear = nn.Linear(dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # A statistic openSMILE could not compute (NaN) sits at the training mean.
+        return self.linear(torch.nan_to_num((x - self.mean) / self.scale))
+
+
+class FunctionalsClassifier:
+    """A fitted functionals model. Saved as a folder: config.json, model.safetensors (fp32:
+    the feature means span orders of magnitude fp16 cannot hold)."""
+
+    def __init__(self, cfg: FunctionalsConfig, model: LinearHead, metadata: dict | None = None):
+        self.cfg, self.model, self.metadata = cfg, model.eval(), metadata or {}
+
+    @property
+    def emotions(self) -> tuple:
+        return self.cfg.emotions
+
+    @classmethod
+    def fit(cls, cfg: FunctionalsConfig, features: np.ndarray, labels, speakers=None,
+            metadata: dict | None = None) -> "FunctionalsClassifier":
+        """`labels`: emotion names; `speakers`: one per clip, needed when `cfg.speaker_norm`."""
+        from sklearn.linear_model import LogisticRegression
+
+        x = cls._prepare(cfg, features, speakers)
+        mean, scale = np.nanmean(x, 0), np.nanstd(x, 0)
+        scale[~(scale > 1e-8)] = 1.0  # constant statistics (e.g. all zero) pass through
+        z = np.nan_to_num((x - mean) / scale)
+        y = np.array([cfg.emotions.index(e) for e in labels])
+        lr = LogisticRegression(C=cfg.c, max_iter=3000).fit(z, y)
+        if list(lr.classes_) != list(range(len(cfg.emotions))):
+            raise ValueError("Every emotion needs training clips.")
+        head = LinearHead(x.shape[1], len(cfg.emotions))
+        with torch.no_grad():
+            head.mean.copy_(torch.from_numpy(mean)), head.scale.copy_(torch.from_numpy(scale))
+            head.linear.weight.copy_(torch.from_numpy(lr.coef_)), head.linear.bias.copy_(torch.from_numpy(lr.intercept_))
+        return cls(cfg, head, metadata)
+
+    @staticmethod
+    def _prepare(cfg: FunctionalsConfig, features, speakers) -> np.ndarray:
+        if not cfg.speaker_norm:
+            return np.asarray(features, dtype=np.float32)
+        if speakers is None:
+            raise ValueError("This model normalises by speaker: it needs several clips of each speaker.")
+        return speaker_zscore(features, speakers)
+
+    @torch.inference_mode()
+    def probabilities(self, features: np.ndarray, speakers=None) -> np.ndarray:
+        """(N, D) statistics -> (N, n_classes) probabilities. `speakers` (one per clip) is
+        needed by a speaker-normalised model, with at least two clips of each speaker."""
+        x = torch.from_numpy(self._prepare(self.cfg, features, speakers))
+        return self.model(x).softmax(-1).numpy()
+
+    def _features(self, audios) -> np.ndarray:
+        return np.stack([functionals(a.samples if hasattr(a, "samples") else
+                                     load_audio(a, sample_rate=self.cfg.sample_rate, crop=True).samples, self.cfg)
+                         for a in audios])
+
+    def predict(self, audio) -> dict[str, float]:
+        """Anything `load_audio` takes (or a loaded `Audio`) -> {emotion: probability}."""
+        return dict(zip(self.emotions, map(float, self.probabilities(self._features([audio]))[0])))
+
+    def predict_speaker(self, audios) -> list[dict[str, float]]:
+        """Several clips of one speaker -> each clip's {emotion: probability}."""
+        probs = self.probabilities(self._features(audios), ["speaker"] * len(audios))
+        return [dict(zip(self.emotions, map(float, p))) for p in probs]
+
+    def save_pretrained(self, path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps(
+            {"model_type": MODEL_TYPE, **self.cfg.to_dict(), "dim": self.model.mean.numel(),
+             "metadata": self.metadata}, indent=1))
+        save_safetensors(self.model.state_dict(), path / "model.safetensors", fp16=False)
+
+    @classmethod
+    def from_pretrained(cls, path) -> "FunctionalsClassifier":
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise CheckpointError(f"No functionals model found at {path} (config.json is missing).")
+        raw = json.loads((path / "config.json").read_text())
+        if raw.pop("model_type", None) != MODEL_TYPE:
+            raise CheckpointError(f"{path} holds another kind of model.")
+        metadata, dim = raw.pop("metadata", {}), raw.pop("dim")
+        cfg = FunctionalsConfig.from_dict(raw)
+        head = LinearHead(dim, len(cfg.emotions))
+        head.load_state_dict(load_safetensors(path / "model.safetensors", head))
+        return cls(cfg, head, metadata)

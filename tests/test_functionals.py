@@ -1,0 +1,180 @@
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emodiff.audio import Audio, load_audio
+from emodiff.checkpoint import CheckpointError
+from emodiff.data import EMOTIONS, Record
+from emodiff.functionals import (FunctionalsClassifier, FunctionalsConfig, clip_functionals, functionals,
+                                 speaker_zscore)
+
+from .conftest import EMODB_CLIP, RAVDESS_CLIP
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+import cross_validate_functionals  # noqa: E402
+from train_functionals import reference_groups  # noqa: E402
+
+
+def planted(n_per_class=12, dim=40, speakers=("a", "b", "c"), seed=0):
+    """Features where the emotion shifts a few dimensions and each speaker adds a large offset."""
+    rng = np.random.default_rng(seed)
+    x, labels, spk = [], [], []
+    offsets = {s: rng.normal(0, 5, dim) for s in speakers}
+    for s in speakers:
+        for k, e in enumerate(EMOTIONS):
+            for _ in range(n_per_class // len(speakers) or 1):
+                v = rng.normal(0, 1, dim) + offsets[s]
+                v[k] += 6.0
+                x.append(v), labels.append(e), spk.append(s)
+    return np.array(x, np.float32), labels, spk
+
+
+def test_features_of_real_speech_ignore_the_silence_around_it(data_root):
+    """Leading and trailing silence is cut before the statistics, so padding a clip with a
+    second of near-silence on each side barely moves them; a different clip moves them a lot."""
+    cfg = FunctionalsConfig()
+    speech = load_audio(EMODB_CLIP).samples
+    quiet = np.random.default_rng(0).normal(0, 1e-5, cfg.sample_rate).astype(np.float32)
+    a = functionals(speech, cfg)
+    b = functionals(np.concatenate([quiet, speech, quiet]), cfg)
+    c = functionals(load_audio(RAVDESS_CLIP).samples, cfg)
+    assert a.shape == (6373,) and a.dtype == np.float32
+    scale = np.nanstd(np.stack([a, c]), 0) + 1e-6
+    assert np.nanmedian(np.abs(a - b) / scale) < 0.1 * np.nanmedian(np.abs(a - c) / scale)
+
+
+def test_features_are_cached_by_content(tmp_path, data_root, monkeypatch):
+    import emodiff.functionals as fn
+
+    cfg = FunctionalsConfig(feature_set="eGeMAPSv02")
+    first = clip_functionals([EMODB_CLIP, RAVDESS_CLIP], cfg, tmp_path)
+    copy = tmp_path / "renamed.flac"
+    copy.write_bytes(EMODB_CLIP.read_bytes())
+    monkeypatch.setattr(fn, "functionals", lambda *a: pytest.fail("recomputed a cached clip"))
+    again = clip_functionals([copy, RAVDESS_CLIP], cfg, tmp_path)
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == (2, 88)
+
+
+def test_speaker_zscore_is_per_speaker_and_needs_two_clips():
+    x = np.array([[1.0, 10], [3, 30], [100, 0], [300, 2]], np.float32)
+    z = speaker_zscore(x, ["a", "a", "b", "b"])
+    np.testing.assert_allclose(z, [[-1, -1], [1, 1], [-1, -1], [1, 1]], atol=1e-5)
+    with pytest.raises(ValueError, match="two clips"):
+        speaker_zscore(x[:3], ["a", "a", "b"])
+
+
+def test_fit_learns_and_round_trips(tmp_path):
+    """Planted emotion dimensions are learnt; the saved model (fp32) gives the same
+    probabilities; a speaker-normalised model removes a new speaker's offset."""
+    x, labels, spk = planted()
+    clf = FunctionalsClassifier.fit(FunctionalsConfig(c=1.0), x, labels, metadata={"train_speakers": ["a"]})
+    y = [EMOTIONS.index(e) for e in labels]
+    assert (clf.probabilities(x).argmax(1) == y).mean() > 0.9
+    clf.save_pretrained(tmp_path / "m")
+    loaded = FunctionalsClassifier.from_pretrained(tmp_path / "m")
+    np.testing.assert_allclose(loaded.probabilities(x), clf.probabilities(x), atol=1e-6)
+    assert loaded.metadata == {"train_speakers": ["a"]} and loaded.cfg == clf.cfg
+
+    spk_clf = FunctionalsClassifier.fit(FunctionalsConfig(c=1.0, speaker_norm=True), x, labels, spk)
+    new_x, new_labels, new_spk = planted(speakers=("d", "e"), seed=1)  # unseen voices, new offsets
+    acc = lambda c, s: (c.probabilities(new_x, s).argmax(1) == [EMOTIONS.index(e) for e in new_labels]).mean()  # noqa: E731
+    assert acc(spk_clf, new_spk) > 0.9 > acc(clf, None) + 0.2
+    with pytest.raises(ValueError, match="several clips"):
+        spk_clf.probabilities(new_x[:1])
+
+
+def test_refuses_other_folders(tmp_path):
+    with pytest.raises(CheckpointError, match="config.json"):
+        FunctionalsClassifier.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "emodiff-resnet-ser"}')
+    with pytest.raises(CheckpointError, match="another kind"):
+        FunctionalsClassifier.from_pretrained(tmp_path)
+
+
+def test_ensemble_with_functionals_members(tmp_path, data_root):
+    """CNN and functionals members vote together: on audio every member counts, the
+    speaker-normalised functionals model with the speaker's clips; on a bare mel only the CNNs;
+    `evaluate` scores the same average from the records' files."""
+    from emodiff.classifier import Ensemble, evaluate, member_probabilities, reports
+
+    from .test_classifier import tiny_classifier
+
+    paths = [EMODB_CLIP, RAVDESS_CLIP, EMODB_CLIP.with_name("03a01Wa.flac")]
+    x, labels, spk = planted(dim=88)  # eGeMAPS has 88 statistics; what they were fitted on does not matter here
+    FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02"), x, labels).save_pretrained(tmp_path / "f")
+    FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02", speaker_norm=True), x, labels,
+                              spk).save_pretrained(tmp_path / "fs")
+    tiny_classifier(0).save_pretrained(tmp_path / "cnn")
+    ens = Ensemble.from_pretrained([tmp_path / "cnn", tmp_path / "f", tmp_path / "fs"])
+    assert [m.cfg.speaker_norm for m in ens.members] == [False, False, True] and ens.networks == ens.members[:1]
+
+    clips = [load_audio(p, crop=True) for p in paths]
+    together = ens.predict_speaker(clips)
+    alone = [m.predict_speaker(clips) for m in ens.members]
+    for i, probs in enumerate(together):
+        assert probs == pytest.approx({e: np.mean([a[i][e] for a in alone]) for e in EMOTIONS}, abs=1e-6)
+    with pytest.raises(ValueError, match="several clips"):
+        ens.predict(clips[0])  # the speaker-normalised functionals model cannot see one clip
+    single = Ensemble(ens.members[:2])
+    assert single.predict(clips[0]) == pytest.approx(
+        {e: (ens.members[0].predict(clips[0])[e] + ens.members[1].predict(clips[0])[e]) / 2 for e in EMOTIONS})
+    mel = ens.members[0]._mel(clips[0])
+    assert ens.confidences(mel) == ens.members[0].confidences(mel)
+
+    records = [Record(p, "emodb", "emodb_03", "male", e, "normal", "") for p, e in zip(paths, ["happy", "angry", "angry"])]
+    mels = [ens.members[0]._mel(c).numpy() for c in clips]
+    mean = np.mean([member_probabilities(m, mels, records, cache_dir=tmp_path) for m in ens.members], 0)
+    assert evaluate(ens, mels, records, cache_dir=tmp_path) == reports(ens.emotions, records, mean.argmax(1))
+
+
+def test_a_lone_audio_object_is_analysed_as_is():
+    """An `Audio` passed in is not decoded again (the app hands over what it loaded)."""
+    x, labels, _ = planted(dim=88)
+    clf = FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02"), x, labels)
+    t = np.arange(22050) / 22050
+    clip = Audio((0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32),
+                 22050, 22050, 1)
+    probs = clf.predict(clip)
+    assert list(probs) == list(EMOTIONS) and sum(probs.values()) == pytest.approx(1, abs=1e-5)
+
+
+def ravdess_root(data_root, tmp_path, actors=("01", "02", "03", "04")) -> Path:
+    """Four RAVDESS actors, every emotion twice: the smallest data every fold can learn from."""
+    root = tmp_path / "data"
+    for actor in actors:
+        folder = root / "ravdess" / f"Actor_{actor}"
+        folder.mkdir(parents=True)
+        for clip in sorted((data_root / "ravdess" / f"Actor_{actor}").glob("03-01-0[134567]-01-01-0[12]-*")):
+            (folder / clip.name).symlink_to(clip)
+    return root
+
+
+def test_cross_validation_keeps_test_speakers_out_and_chooses_c_on_training_speakers(data_root, tmp_path):
+    root = ravdess_root(data_root, tmp_path)
+    out = tmp_path / "cv"
+    summary = cross_validate_functionals.main(
+        ["--out", str(out), "--n-folds", "2", "--speaker-norm", "--feature-set", "eGeMAPSv02", "--cs", "0.01", "1",
+         "--inner-folds", "2", "--data-root", str(root), "--cache-dir", str(tmp_path / "cache")])
+    assert summary["speaker/ravdess"]["n_runs"] == 2 and 0 <= summary["speaker/ravdess"]["ua_mean"] <= 1
+    tested = []
+    for fold in range(2):
+        metrics = json.loads((out / f"speaker_s0_f{fold}" / "metrics.json").read_text())
+        model = FunctionalsClassifier.from_pretrained(out / f"speaker_s0_f{fold}" / "best")
+        assert not set(metrics["test_speakers"]) & set(model.metadata["train_speakers"])
+        assert metrics["c"] == model.cfg.c in (0.01, 1.0) and set(metrics["inner_cv_ua"]) == {"0.01", "1.0"}
+        assert model.cfg.speaker_norm and metrics["test"]["ravdess"]["n"] == 24
+        tested += metrics["test_speakers"]
+    assert sorted(tested) == [f"ravdess_0{a}" for a in range(1, 5)]
+
+
+def test_reference_groups_deal_each_speakers_clips():
+    records = [Record(Path(f"{s}{i}.wav"), "ravdess", s, "male", "sad", "normal", "") for s in "ab" for i in range(13)]
+    groups = reference_groups(records, 6)
+    assert reference_groups(records, 0) == [r.speaker for r in records]
+    sizes = {g: groups.count(g) for g in set(groups)}
+    assert sorted(sizes.values()) == [6, 6, 7, 7]  # the 13th clip joins a group
+    assert all(g.split("#")[0] == r.speaker for g, r in zip(groups, records))
