@@ -236,10 +236,10 @@ def build_demo() -> gr.Blocks:
             if _examples():
                 gr.Examples(_examples(), rec_in)
             with gr.Accordion("Several clips of one speaker (more accurate)", open=False):
-                gr.Markdown("Upload 2–60 clips of **one** speaker, ideally in several emotions. A second "
-                            "model then judges each clip against that speaker's own average voice and "
-                            "votes with the first, which is more accurate on a new voice than one clip "
-                            "alone (see the About tab).")
+                gr.Markdown("Upload 2–60 clips of **one** speaker, ideally a dozen or more in several "
+                            "emotions. Two more models then judge each clip against that speaker's own "
+                            "voice and vote with the one-clip models, which is more accurate on a new "
+                            "voice than one clip alone (see the About tab).")
                 spk_in = gr.File(file_count="multiple", file_types=["audio"], type="filepath",
                                  label="clips of one speaker")
                 spk_table = gr.Dataframe(

@@ -69,7 +69,8 @@ def main() -> None:
     for name, clf in models.items():
         p50, p95 = measure(clf, data, args.repeats)
         n = sum(p.numel() for m in getattr(clf, "members", [clf]) for p in m.model.parameters())
-        print(f"| {name} | {n / 1e6:.1f} M | {p50 * 1e3:.0f} ms | {p95 * 1e3:.0f} ms | <= 100 ms p50 |")
+        size = f"{n / 1e6:.1f} M" if n >= 1e5 else f"{n / 1e3:.0f} k"
+        print(f"| {name} | {size} | {p50 * 1e3:.0f} ms | {p95 * 1e3:.0f} ms | <= 100 ms p50 |")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import os
 import random
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -120,6 +120,23 @@ def speaker_means(records: Sequence[Record], mels: Sequence[np.ndarray]) -> dict
     for r, mel in zip(records, mels):
         by_speaker[r.speaker].append(mel)
     return {s: average_spectrum(m) for s, m in by_speaker.items()}
+
+
+def reference_groups(records: Sequence[Record], size: int, seed: int = 0) -> list[Record]:
+    """The records with each speaker's clips dealt at random into groups of `size` (the
+    remainder joining the last group), each group posing as a speaker (`emodb_03#1`): what a
+    speaker-normalised model knows of a voice when a user hands over that many clips. 0 keeps
+    every speaker whole."""
+    if size <= 0:
+        return list(records)
+    rng = np.random.default_rng(seed)
+    names = [r.speaker for r in records]
+    for s in sorted(set(names)):
+        idx = rng.permutation([i for i, n in enumerate(names) if n == s])
+        n_groups = max(1, len(idx) // size)
+        for j, i in enumerate(idx):
+            names[i] = f"{s}#{min(j // size, n_groups - 1)}"
+    return [replace(r, speaker=n) for r, n in zip(records, names)]
 
 
 # --------------------------------------------------------------------------------------

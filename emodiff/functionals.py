@@ -27,6 +27,9 @@ from .checkpoint import CheckpointError, load_safetensors, save_safetensors
 from .data import DEFAULT_CACHE, EMOTIONS, file_digest
 
 MODEL_TYPE = "emodiff-functionals-lr"
+# z-scores are clipped here, in training and use alike: a statistic that barely varied in
+# training (z of 10^4 on a synthetic tone) would otherwise decide alone, with certainty.
+Z_CLIP = 5.0
 
 
 @dataclass
@@ -115,7 +118,7 @@ class LinearHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # A statistic openSMILE could not compute (NaN) sits at the training mean.
-        return self.linear(torch.nan_to_num((x - self.mean) / self.scale))
+        return self.linear(torch.nan_to_num((x - self.mean) / self.scale).clamp(-Z_CLIP, Z_CLIP))
 
 
 class FunctionalsClassifier:
@@ -138,7 +141,7 @@ class FunctionalsClassifier:
         x = cls._prepare(cfg, features, speakers)
         mean, scale = np.nanmean(x, 0), np.nanstd(x, 0)
         scale[~(scale > 1e-8)] = 1.0  # constant statistics (e.g. all zero) pass through
-        z = np.nan_to_num((x - mean) / scale)
+        z = np.clip(np.nan_to_num((x - mean) / scale), -Z_CLIP, Z_CLIP)
         y = np.array([cfg.emotions.index(e) for e in labels])
         lr = LogisticRegression(C=cfg.c, max_iter=3000).fit(z, y)
         if list(lr.classes_) != list(range(len(cfg.emotions))):

@@ -1,4 +1,5 @@
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,16 @@ def test_trim_silence_drops_quiet_edges():
     mel[:, 60:140] = -2.0
     trimmed = trim_silence(mel, top_db=40, margin=4)
     assert trimmed.shape[1] == 80 + 8
+
+
+def test_reference_groups_deal_each_speakers_clips():
+    """Groups of the size asked within each speaker, the remainder joining a group; 0 keeps speakers."""
+    from emodiff.data import Record, reference_groups
+
+    records = [Record(Path(f"{s}{i}.wav"), "ravdess", s, "male", "sad", "normal", "") for s in "ab" for i in range(13)]
+    grouped = reference_groups(records, 6)
+    assert reference_groups(records, 0) == records
+    names = [r.speaker for r in grouped]
+    assert sorted(names.count(g) for g in set(names)) == [6, 6, 7, 7]  # the 13th clip joins a group
+    assert all(g.speaker.split("#")[0] == r.speaker and g.path == r.path for g, r in zip(grouped, records))
+    assert reference_groups(records, 6) == grouped  # seeded

@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from emodiff.audio import MelNormalizer
 from emodiff.classifier import ClassifierConfig, EmotionClassifier, clip_probabilities
@@ -98,3 +99,23 @@ def test_evaluate_an_ensemble(data_root, tmp_path, capsys, monkeypatch):
     assert metrics["all"]["n"] == len(index_corpora(root))
     assert metrics["speakers_seen_in_training"] == metrics["speakers"]  # the shipped member heard them
     assert "from all their clips" in capsys.readouterr().out
+
+
+def test_evaluate_speaker_normalised_functionals_by_speaker_or_by_groups(data_root, tmp_path):
+    """A speaker-normalised functionals model scores a folder with each speaker's clips, or with
+    groups of a few of them; asked to score clips alone it stops with the reason."""
+    from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig
+
+    from .test_functionals import planted
+
+    root = small_root(data_root, tmp_path)
+    x, labels, spk = planted(dim=88)
+    FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02", speaker_norm=True), x, labels,
+                              spk).save_pretrained(tmp_path / "fs")
+    common = ["--checkpoint", str(tmp_path / "fs"), "--data-root", str(root), "--cache-dir", str(tmp_path / "c")]
+    whole = evaluate.main(common + ["--out", str(tmp_path / "a.json")])
+    grouped = evaluate.main(common + ["--out", str(tmp_path / "b.json"), "--reference-clips", "2"])
+    assert whole["all"]["n"] == grouped["all"]["n"] == len(index_corpora(root))
+    assert whole["speakers"] == grouped["speakers"]  # groups are not reported as speakers
+    with pytest.raises(SystemExit, match="several clips"):
+        evaluate.main(common + ["--out", str(tmp_path / "c.json"), "--single-clip"])

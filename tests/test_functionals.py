@@ -15,7 +15,6 @@ from .conftest import EMODB_CLIP, RAVDESS_CLIP
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 import cross_validate_functionals  # noqa: E402
-from train_functionals import reference_groups  # noqa: E402
 
 
 def planted(n_per_class=12, dim=40, speakers=("a", "b", "c"), seed=0):
@@ -171,10 +170,14 @@ def test_cross_validation_keeps_test_speakers_out_and_chooses_c_on_training_spea
     assert sorted(tested) == [f"ravdess_0{a}" for a in range(1, 5)]
 
 
-def test_reference_groups_deal_each_speakers_clips():
-    records = [Record(Path(f"{s}{i}.wav"), "ravdess", s, "male", "sad", "normal", "") for s in "ab" for i in range(13)]
-    groups = reference_groups(records, 6)
-    assert reference_groups(records, 0) == [r.speaker for r in records]
-    sizes = {g: groups.count(g) for g in set(groups)}
-    assert sorted(sizes.values()) == [6, 6, 7, 7]  # the 13th clip joins a group
-    assert all(g.split("#")[0] == r.speaker for g, r in zip(groups, records))
+def test_an_outlying_statistic_cannot_decide_alone():
+    """A clip far outside the training range on one statistic moves the logits no more than a
+    clip 5 standard deviations out would."""
+    from emodiff.functionals import Z_CLIP
+
+    x, labels, _ = planted()
+    clf = FunctionalsClassifier.fit(FunctionalsConfig(c=1.0), x, labels)
+    far, edge = x[:1].copy(), x[:1].copy()
+    far[0, 10] = clf.model.mean[10].item() + 1e6 * clf.model.scale[10].item()
+    edge[0, 10] = clf.model.mean[10].item() + Z_CLIP * clf.model.scale[10].item()
+    np.testing.assert_allclose(clf.probabilities(far), clf.probabilities(edge), atol=1e-6)

@@ -7,7 +7,7 @@ Each --runs folder is a train/cross_validate.py (or cross_validate_functionals.p
 f's ensemble is <run>/speaker_s<seed>_f<f>/best for every run and every seed given that the run
 has (`RUN:0` names a run's own seeds), all tested on the same speakers.
 Speaker-normalised members get each test speaker's mean over their clips, as in cross-validation;
-`--single-clip` scores every clip alone. Beside the ensemble, each run's members as they scored
+`--single-clip` scores every clip alone; `--reference-clips N` gives them only N clips at a time. Beside the ensemble, each run's members as they scored
 alone, from their metrics.json: the table is ensemble vs its own members on the same folds.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cross_validate import compact, summarize, table  # noqa: E402
 
 from emodiff.classifier import Ensemble, evaluate  # noqa: E402
-from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, speech_mels  # noqa: E402
+from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, reference_groups, speech_mels  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
 
 
@@ -33,6 +33,8 @@ def main(argv=None) -> dict:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--n-folds", type=int, default=5)
     p.add_argument("--single-clip", action="store_true", help="speaker-normalised members score each clip alone")
+    p.add_argument("--reference-clips", type=int, default=0,
+                   help="speaker statistics from random groups of this many of a speaker's clips (0: all)")
     p.add_argument("--out", type=Path, required=True, help="JSON file")
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
@@ -62,7 +64,8 @@ def main(argv=None) -> dict:
         test_speakers = set(tested.pop())
         test = [r for r in records if r.speaker in test_speakers]
         mels = speech_mels(test, args.cache_dir, clf.mel_config)
-        report = evaluate(clf, [mels[r.path] for r in test], test, args.single_clip, args.cache_dir)
+        report = evaluate(clf, [mels[r.path] for r in test], reference_groups(test, args.reference_clips),
+                          args.single_clip, args.cache_dir)
         runs[f"{label}_s{seeds}_f{fold}"] = compact(report)
         for folder, m in zip(folders, member_metrics):  # a plain member has no single-clip entry: it is one
             runs[f"{folder.parent.name}-member_s{m['seed']}_f{fold}"] = {
@@ -71,7 +74,7 @@ def main(argv=None) -> dict:
 
     summary = summarize(runs)
     save_json({"runs": runs, "summary": summary, "members": [str(r) for r in args.runs], "seeds": args.seeds,
-               "single_clip": args.single_clip}, args.out)
+               "single_clip": args.single_clip, "reference_clips": args.reference_clips}, args.out)
     print(table(summary))
     return summary
 

@@ -6,9 +6,10 @@ Works on any folder laid out like `shared/data`, whatever speakers it holds: tha
 model is judged independently. Writes JSON with, per corpus ("emodb", "ravdess") and "all":
 ua, wa, macro_f1, per-class precision/recall/F1 and the confusion matrix; and one
 confusion-matrix PNG per corpus beside it. A speaker-normalised classifier (`--speaker-norm`)
-takes each speaker's average spectrum from all of that speaker's clips found, labels unused.
-Several checkpoints are evaluated as one ensemble, their probabilities averaged
-(`--checkpoint checkpoints/classifier checkpoints/classifier_speaker`).
+takes each speaker's average spectrum from all of that speaker's clips found, labels unused
+(or from random groups of `--reference-clips N`). Several checkpoints are evaluated as one
+ensemble, their probabilities averaged (`--checkpoint checkpoints/classifier checkpoints/functionals`;
+the app's several-clip set adds `checkpoints/classifier_speaker checkpoints/functionals_speaker`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.classifier import Ensemble, evaluate  # noqa: E402
-from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, speakers, speech_mels  # noqa: E402
+from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, reference_groups, speakers, speech_mels  # noqa: E402
 from emodiff.plotting import plot_confusion  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
 
@@ -31,6 +32,8 @@ def main(argv=None) -> dict:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--single-clip", action="store_true",
                    help="a speaker-normalised model scores each clip alone, without its speaker's other clips")
+    p.add_argument("--reference-clips", type=int, default=0,
+                   help="speaker statistics from random groups of this many of a speaker's clips (0: all)")
     args = p.parse_args(argv)
 
     clf = Ensemble.from_pretrained(args.checkpoint)
@@ -38,10 +41,16 @@ def main(argv=None) -> dict:
     if not records:
         raise SystemExit(f"No clips with the classifier's emotions under {args.data_root}.")
     mels = speech_mels(records, args.cache_dir, clf.mel_config)
-    metrics = evaluate(clf, [mels[r.path] for r in records], records, args.single_clip)
+    try:
+        metrics = evaluate(clf, [mels[r.path] for r in records], reference_groups(records, args.reference_clips),
+                           args.single_clip, args.cache_dir)
+    except ValueError as e:  # e.g. a speaker-normalised functionals model asked to score clips alone
+        raise SystemExit(str(e)) from e
     if clf.speaker_norm:
-        print("speaker-normalised model: " + ("each clip alone" if args.single_clip else
-                                              "each speaker's mean log-mel from all their clips (labels unused)"))
+        print("speaker-normalised members: " + (
+            "each clip alone" if args.single_clip else
+            f"each speaker's statistics from random groups of {args.reference_clips} of their clips" if args.reference_clips
+            else "each speaker's statistics from all their clips (labels unused)"))
     seen = clf.train_speakers
     metrics["speakers"] = speakers(records)
     metrics["speakers_seen_in_training"] = sorted(seen & set(metrics["speakers"]))

@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.classifier import reports  # noqa: E402
-from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, speaker_fold, speaker_groups,  # noqa: E402
-                          speakers)
+from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, reference_groups,  # noqa: E402
+                          speaker_fold, speaker_groups, speakers)
 from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig, clip_functionals  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
 
@@ -67,21 +67,6 @@ def choose_c(cfg, x, records, cs, k: int) -> tuple[float, dict]:
     return max(scores, key=scores.get), scores
 
 
-def reference_groups(records, size: int, seed: int = 0) -> list[str]:
-    """Per clip, a group name: each speaker's clips dealt at random into groups of `size`, the
-    remainder joining the last group; 0 = one group per speaker."""
-    names = [r.speaker for r in records]
-    if size <= 0:
-        return names
-    rng = np.random.default_rng(seed)
-    for s in sorted(set(names)):
-        idx = rng.permutation([i for i, n in enumerate(names) if n == s])
-        n_groups = max(1, len(idx) // size)
-        for j, i in enumerate(idx):
-            names[i] = f"{s}#{min(j // size, n_groups - 1)}"
-    return names
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = FunctionalsConfig(feature_set=args.feature_set, speaker_norm=args.speaker_norm)
@@ -103,8 +88,8 @@ def main(argv=None) -> dict:
     if test:
         x_test = np.stack([features[r.path] for r in test])
         metrics["reference_clips"] = args.reference_clips
-        metrics["test"] = reports(cfg.emotions, test, clf.probabilities(
-            x_test, reference_groups(test, args.reference_clips)).argmax(1))
+        groups = [r.speaker for r in reference_groups(test, args.reference_clips)]
+        metrics["test"] = reports(cfg.emotions, test, clf.probabilities(x_test, groups).argmax(1))
         for corpus, report in metrics["test"].items():
             print(f"test {corpus:8} n={report['n']:4d} UA={report['ua']:.3f} WA={report['wa']:.3f} "
                   f"F1={report['macro_f1']:.3f}")
