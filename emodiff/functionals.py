@@ -178,6 +178,9 @@ class FunctionalsClassifier:
 
     def predict_speaker(self, audios) -> list[dict[str, float]]:
         """Several clips of one speaker -> each clip's {emotion: probability}."""
+        audios = list(audios)
+        if self.cfg.speaker_norm and len(audios) < 2:
+            raise ValueError("This model compares clips of one speaker: give it at least two (better, a dozen).")
         probs = self.probabilities(self._features(audios), ["speaker"] * len(audios))
         return [dict(zip(self.emotions, map(float, p))) for p in probs]
 

@@ -118,6 +118,8 @@ def test_ensemble_with_functionals_members(tmp_path, data_root):
         assert probs == pytest.approx({e: np.mean([a[i][e] for a in alone]) for e in EMOTIONS}, abs=1e-6)
     with pytest.raises(ValueError, match="several clips"):
         ens.predict(clips[0])  # the speaker-normalised functionals model cannot see one clip
+    with pytest.raises(ValueError, match="at least two"):
+        ens.predict_speaker(clips[:1])
     single = Ensemble(ens.members[:2])
     assert single.predict(clips[0]) == pytest.approx(
         {e: (ens.members[0].predict(clips[0])[e] + ens.members[1].predict(clips[0])[e]) / 2 for e in EMOTIONS})
