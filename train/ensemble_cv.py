@@ -6,9 +6,10 @@ runs on the same folds (other seeds, other recipes) averaged, scored on each fol
 Each --runs folder is a train/cross_validate.py (or cross_validate_functionals.py) output; fold
 f's ensemble is <run>/speaker_s<seed>_f<f>/best for every run and every seed given that the run
 has (`RUN:0` names a run's own seeds), all tested on the same speakers.
-Speaker-normalised members get each test speaker's mean over their clips, as in cross-validation;
-`--single-clip` scores every clip alone; `--reference-clips N` gives them only N clips at a time. Beside the ensemble, each run's members as they scored
-alone, from their metrics.json: the table is ensemble vs its own members on the same folds.
+Speaker-normalised members get each test speaker's statistics from all their clips, as in
+cross-validation; `--reference-clips N` from random groups of N of them; `--single-clip` scores
+every clip alone. Beside the ensemble, each run's members as they scored alone, from their
+metrics.json: the table is ensemble vs its own members on the same folds.
 """
 from __future__ import annotations
 
