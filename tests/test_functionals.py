@@ -14,6 +14,7 @@ from emodiff.functionals import (FunctionalsClassifier, FunctionalsConfig, clip_
 from .conftest import EMODB_CLIP, RAVDESS_CLIP
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+import augment_functionals  # noqa: E402
 import cross_validate_functionals  # noqa: E402
 
 
@@ -183,3 +184,32 @@ def test_an_outlying_statistic_cannot_decide_alone():
     far[0, 10] = clf.model.mean[10].item() + 1e6 * clf.model.scale[10].item()
     edge[0, 10] = clf.model.mean[10].item() + Z_CLIP * clf.model.scale[10].item()
     np.testing.assert_allclose(clf.probabilities(far), clf.probabilities(edge), atol=1e-6)
+
+
+def test_augmentation_of_the_functionals_model_vocodes_once_and_keeps_test_speakers_out(data_root, tmp_path,
+                                                                                     monkeypatch):
+    from emodiff.data import index_corpora, speaker_fold, speech_mels
+
+    root = ravdess_root(data_root, tmp_path)
+    records = index_corpora(root)
+    train, test = speaker_fold(records, 0, 2)
+    mels = speech_mels(train, tmp_path / "cache")
+    gen = tmp_path / "generated_fold0.npz"  # stand-in for a generated set: training speakers' mels
+    np.savez(gen, mels=np.stack([mels[r.path][:, :96] for r in train]).astype(np.float16),
+             emotions=np.array([r.emotion for r in train]), source=np.array("test"))
+    common = ["--fold", "0", "--n-folds", "2", "--cs", "0.1", "--inner-folds", "2", "--data-root", str(root),
+              "--cache-dir", str(tmp_path / "cache")]
+    report = augment_functionals.main(["--generated", str(gen), "--ratios", "0.5", "1",
+                                       "--out", str(tmp_path / "a.json")] + common)
+    assert list(report["summary"]) == ["real", "real+gen(0.5,vocoded)", "real+gen(1,vocoded)"]
+    assert not set(report["test_speakers"]) & {r.speaker for r in train}
+    assert len(report["per_clip"]["correct"]["real"]) == len(test) == len(report["per_clip"]["clips"])
+    assert report["summary"]["real+gen(1,vocoded)"]["all"]["ci_low"] <= report["summary"]["real+gen(1,vocoded)"][
+        "all"]["ua_diff_vs_real"] <= report["summary"]["real+gen(1,vocoded)"]["all"]["ci_high"]
+    monkeypatch.setattr(augment_functionals, "Vocoder", lambda: pytest.fail("vocoded the set again"))
+    again = augment_functionals.main(["--generated", str(gen), "--ratios", "1", "--out", str(tmp_path / "b.json")]
+                                     + common)
+    assert again["summary"]["real+gen(1,vocoded)"] == report["summary"]["real+gen(1,vocoded)"]
+    with pytest.raises(SystemExit, match="fold 1"):
+        augment_functionals.main(["--generated", str(gen), "--out", str(tmp_path / "c.json")]
+                                 + common[:1] + ["1"] + common[2:])
