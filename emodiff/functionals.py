@@ -2,7 +2,7 @@
 statistics of loudness, pitch, voice quality, MFCCs and spectral shape over the clip) and a
 logistic regression.
 
-Why beside the CNN: with ~900 training clips, a linear model on these hand-designed
+Why beside the CNN: with ~1,000 training clips, a linear model on these hand-designed
 statistics generalises to new speakers better than a network that learns its features from
 log-mels (README, "Acoustic functionals"), and it errs on other clips, so the two vote well
 together. A speaker-normalised model z-scores every statistic within the speaker's clips
