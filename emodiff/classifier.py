@@ -334,10 +334,12 @@ class Ensemble:
         audios = [a if hasattr(a, "samples") else load_audio(a, crop=True) for a in audios]
         mels = [mel_spectrogram(a.samples, self.mel_config) for a in audios] if self.networks else []
         ref = speaker_reference(mels) if speaker and any(m.cfg.speaker_norm for m in self.networks) else None
-        per_member = []
+        per_member, statistics = [], {}  # openSMILE runs once per feature configuration, as mels once
         for m in self.members:
             if isinstance(m, FunctionalsClassifier):
-                per_member.append(m.predict_speaker(audios) if speaker else [m.predict(a) for a in audios])
+                if m.cfg.key() not in statistics:
+                    statistics[m.cfg.key()] = m.features(audios)
+                per_member.append(m.confidences(statistics[m.cfg.key()], one_speaker=speaker))
             else:
                 per_member.append([m.confidences(mel, ref) for mel in mels])
         return [self._mean([probs[i] for probs in per_member]) for i in range(len(audios))]

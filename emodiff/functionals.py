@@ -167,22 +167,27 @@ class FunctionalsClassifier:
         x = torch.from_numpy(self._prepare(self.cfg, features, speakers))
         return self.model(x).softmax(-1).numpy()
 
-    def _features(self, audios) -> np.ndarray:
+    def features(self, audios) -> np.ndarray:
+        """Clips (anything `load_audio` takes, or loaded `Audio`s) -> (N, D) statistics."""
         return np.stack([functionals(a.samples if hasattr(a, "samples") else
                                      load_audio(a, sample_rate=self.cfg.sample_rate, crop=True).samples, self.cfg)
                          for a in audios])
 
+    def confidences(self, features: np.ndarray, one_speaker: bool) -> list[dict[str, float]]:
+        """(N, D) statistics -> each clip's {emotion: probability}; `one_speaker`: the clips are
+        one speaker's, which a speaker-normalised model needs (two at least), else each stands alone."""
+        if self.cfg.speaker_norm and one_speaker and len(features) < 2:
+            raise ValueError("This model compares clips of one speaker: give it at least two (better, a dozen).")
+        probs = self.probabilities(features, ["speaker"] * len(features) if one_speaker else None)
+        return [dict(zip(self.emotions, map(float, p))) for p in probs]
+
     def predict(self, audio) -> dict[str, float]:
         """Anything `load_audio` takes (or a loaded `Audio`) -> {emotion: probability}."""
-        return dict(zip(self.emotions, map(float, self.probabilities(self._features([audio]))[0])))
+        return self.confidences(self.features([audio]), one_speaker=False)[0]
 
     def predict_speaker(self, audios) -> list[dict[str, float]]:
         """Several clips of one speaker -> each clip's {emotion: probability}."""
-        audios = list(audios)
-        if self.cfg.speaker_norm and len(audios) < 2:
-            raise ValueError("This model compares clips of one speaker: give it at least two (better, a dozen).")
-        probs = self.probabilities(self._features(audios), ["speaker"] * len(audios))
-        return [dict(zip(self.emotions, map(float, p))) for p in probs]
+        return self.confidences(self.features(list(audios)), one_speaker=True)
 
     def save_pretrained(self, path) -> None:
         path = Path(path)

@@ -95,7 +95,7 @@ def test_refuses_other_folders(tmp_path):
         FunctionalsClassifier.from_pretrained(tmp_path)
 
 
-def test_ensemble_with_functionals_members(tmp_path, data_root):
+def test_ensemble_with_functionals_members(tmp_path, data_root, monkeypatch):
     """CNN and functionals members vote together: on audio every member counts, the
     speaker-normalised functionals model with the speaker's clips; on a bare mel only the CNNs;
     `evaluate` scores the same average from the records' files."""
@@ -113,7 +113,12 @@ def test_ensemble_with_functionals_members(tmp_path, data_root):
     assert [m.cfg.speaker_norm for m in ens.members] == [False, False, True] and ens.networks == ens.members[:1]
 
     clips = [load_audio(p, crop=True) for p in paths]
+    import emodiff.functionals as fn
+
+    calls, analyse = [], fn.functionals
+    monkeypatch.setattr(fn, "functionals", lambda *a: calls.append(1) or analyse(*a))
     together = ens.predict_speaker(clips)
+    assert len(calls) == len(clips)  # both functionals members share one analysis per clip
     alone = [m.predict_speaker(clips) for m in ens.members]
     for i, probs in enumerate(together):
         assert probs == pytest.approx({e: np.mean([a[i][e] for a in alone]) for e in EMOTIONS}, abs=1e-6)
