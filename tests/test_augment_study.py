@@ -125,6 +125,10 @@ def test_pooling_studies_of_two_folds(tmp_path):
     assert entry["ci_low"] > 0.1  # 70 % against 50 % correct over 500 clips
     assert report["n_clips"]["emodb"] + report["n_clips"]["ravdess"] == 500
     assert (tmp_path / "p" / "study.png").stat().st_size > 1000
+    assert (tmp_path / "p" / "forest.png").stat().st_size > 1000
+    fold_a = report["per_fold"][0][gen]["all"]  # fold 0 alone, on the pooled seeds only
+    assert fold_a["seeds"] == 3 and fold_a["ua_mean"] == pytest.approx(np.mean([augment_study.unweighted_accuracy(
+        np.array(a["per_clip"]["correct"][gen][s]), np.array(a["per_clip"]["labels"])) for s in range(3)]))
     study("c", 2, ["emodb_03"], [0], 10)
     with pytest.raises(SystemExit, match="share test speakers"):
         augment_pool.main(["--studies", str(tmp_path / "b"), str(tmp_path / "c"), "--out", str(tmp_path / "q")])

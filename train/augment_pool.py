@@ -7,7 +7,9 @@ Each study (train/augment_study.py, its own fold and generator) keeps every test
 correctness per seed; pooled, a condition's UA is taken over the union of the folds' test clips,
 per seed (the seeds all studies ran), and the paired bootstrap resamples those clips. More
 speakers than one fold: a gain that holds on speakers not used to choose the setting is the
-evidence that counts. Writes OUT/study.json and OUT/study.png and prints the study table.
+evidence that counts. Writes OUT/study.json (pooled and per fold), OUT/study.png, OUT/forest.png
+(each condition's gain over real + SpecAugment with its 95 % CI, per fold and pooled, beside the
+goal's +3 points) and prints the study table.
 """
 from __future__ import annotations
 
@@ -19,19 +21,22 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from augment_study import plot, summarize, table  # noqa: E402
+from augment_study import BASELINE, plot, summarize, table  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.training import save_json  # noqa: E402
 
 
-def pool(studies: list[dict]) -> tuple[dict, np.ndarray, np.ndarray, list[int]]:
+GOAL = 0.03  # the issue's target: +3 UA points over real + SpecAugment on each corpus
+
+
+def pool(studies: list[dict], seeds: list[int] | None = None) -> tuple[dict, np.ndarray, np.ndarray, list[int]]:
     """-> (condition -> per-seed correct flags over all studies' clips, labels, corpora, seeds)
-    for the conditions and seeds every study has."""
+    for the conditions and seeds (`seeds`, or all those) every study has."""
     speakers = [set(s["test_speakers"]) for s in studies]
     if sum(map(len, speakers)) != len(set().union(*speakers)):
         raise SystemExit("The studies share test speakers: pool studies of different folds.")
-    seeds = sorted(set.intersection(*(set(s["seeds"]) for s in studies)))
+    seeds = seeds or sorted(set.intersection(*(set(s["seeds"]) for s in studies)))
     conds = [c for c in studies[0]["per_clip"]["correct"] if all(c in s["per_clip"]["correct"] for s in studies)]
     if not seeds or not conds:
         raise SystemExit("The studies have no seed or no condition in common.")
@@ -54,15 +59,45 @@ def main(argv=None) -> dict:
         raise SystemExit(f"No per-clip results in {missing}: gather them again with augment_study.py.")
     correct, y, corpora, seeds = pool(studies)
     summary = summarize(correct, y, corpora)
+    per_fold = {s["fold"]: summarize(*pool([s], seeds)[:3]) for s in studies}  # same seeds as the pool
     report = {"studies": [str(f) for f in args.studies], "folds": [s["fold"] for s in studies], "seeds": seeds,
               "test_speakers": sorted(sp for s in studies for sp in s["test_speakers"]),
-              "n_clips": {c: int(np.sum(corpora == c)) for c in ("emodb", "ravdess")}, "summary": summary}
+              "n_clips": {c: int(np.sum(corpora == c)) for c in ("emodb", "ravdess")}, "summary": summary,
+              "per_fold": per_fold}
     args.out.mkdir(parents=True, exist_ok=True)
     save_json(report, args.out / "study.json")
     plot(summary, args.out / "study.png")
+    forest(per_fold, summary, args.out / "forest.png")
     print(f"folds {report['folds']}, seeds {seeds}, {len(y)} test clips of {len(report['test_speakers'])} speakers")
     print(table(summary))
     return report
+
+
+def forest(per_fold: dict, pooled: dict, path: Path) -> None:
+    """Each condition's UA gain over real + SpecAugment with its 95 % CI, one row per fold and
+    one pooled, a panel per corpus: whether a gain holds fold by fold, and where the goal lies."""
+    import matplotlib.pyplot as plt
+
+    rows = [(f"fold {f}", s) for f, s in per_fold.items()] + [("pooled", pooled)]
+    conds = [c for c in pooled if c != BASELINE]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.5 * len(rows) * len(conds) + 1.4), sharey=True,
+                             constrained_layout=True)
+    for ax, (corpus, title) in zip(axes, (("emodb", "EmoDB"), ("ravdess", "RAVDESS"))):
+        for k, cond in enumerate(conds):
+            ypos = np.arange(len(rows)) + (k - (len(conds) - 1) / 2) * 0.8 / len(conds)
+            e = [s[cond][corpus] for _, s in rows]
+            d = np.array([x["ua_diff_vs_specaug"] for x in e]) * 100
+            err = np.abs(np.array([[x["ci_low"], x["ci_high"]] for x in e]).T * 100 - d)
+            ax.errorbar(d, ypos, xerr=err, fmt="o", capsize=3, label=cond)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.axvline(GOAL * 100, color="tab:green", ls="--", lw=0.8, label="goal (+3)")
+        ax.set_title(title)
+        ax.set_xlabel(f"Δ UA vs {BASELINE}, points (95 % CI)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(rows)), [name for name, _ in rows])
+    axes[0].invert_yaxis()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(conds) + 1, fontsize=8)
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
