@@ -8,8 +8,8 @@ correctness per seed; pooled, a condition's UA is taken over the union of the fo
 per seed (the seeds all studies ran), and the paired bootstrap resamples those clips. More
 speakers than one fold: a gain that holds on speakers not used to choose the setting is the
 evidence that counts. Writes OUT/study.json (pooled and per fold), OUT/study.png, OUT/forest.png
-(each condition's gain over real + SpecAugment with its 95 % CI, per fold and pooled, beside the
-goal's +3 points) and prints the study table.
+(when the studies share real + SpecAugment: each condition's gain over it with its 95 % CI, per
+fold and pooled, beside the goal's +3 points) and prints the study table.
 """
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     save_json(report, args.out / "study.json")
     plot(summary, args.out / "study.png")
-    forest(per_fold, summary, args.out / "forest.png")
+    if BASELINE in summary:
+        forest(per_fold, summary, args.out / "forest.png")
     print(f"folds {report['folds']}, seeds {seeds}, {len(y)} test clips of {len(report['test_speakers'])} speakers")
     print(table(summary))
     return report
