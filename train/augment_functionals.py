@@ -48,8 +48,9 @@ def generated_functionals(path: Path, n: int, cfg: FunctionalsConfig, batch: int
     for s in tqdm(range(0, n, batch), desc="vocoding + functionals"):
         waves = vocoder(torch.from_numpy(mels[s:s + batch].astype(np.float32))).numpy()
         rows += [functionals(w, cfg) for w in waves]
-    np.savez_compressed(cache, x=np.stack(rows), source=source)
-    return np.stack(rows)
+    x = np.stack(rows)
+    np.savez_compressed(cache, x=x, source=source)
+    return x
 
 
 def main(argv=None) -> dict:
@@ -100,8 +101,8 @@ def main(argv=None) -> dict:
                 continue
             entry = {"ua": unweighted_accuracy(flags[idx], y[idx]), "wa": float(flags[idx].mean())}
             if cond != "real":
-                _, entry["ci_low"], entry["ci_high"] = paired_bootstrap(flags[idx], correct["real"][idx], y[idx])
-                entry["ua_diff_vs_real"] = entry["ua"] - summary["real"][corpus]["ua"]
+                entry["ua_diff_vs_real"], entry["ci_low"], entry["ci_high"] = paired_bootstrap(
+                    flags[idx], correct["real"][idx], y[idx])
             summary[cond][corpus] = entry
     report = {"fold": args.fold, "generated": str(args.generated), "c": c, "inner_cv_ua": inner,
               "test_speakers": sorted({r.speaker for r in test}), "summary": summary,
