@@ -5,6 +5,7 @@ sentence saying so, never loaded half-way.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -14,6 +15,28 @@ from safetensors.torch import load_file, save_file
 
 class CheckpointError(RuntimeError):
     """A weights file that cannot be used; `str(err)` explains why."""
+
+
+def write_config(folder, model_type: str, fields: dict, metadata: dict) -> Path:
+    """A model folder's config.json: the kind of model, its config and free metadata (what it
+    was trained on), so the folder alone says how to rebuild it. Returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": model_type, **fields, "metadata": metadata},
+                                                   indent=1))
+    return folder
+
+
+def read_config(folder, what: str, model_type: str | None = None) -> tuple[dict, dict]:
+    """A model folder's config.json -> (config fields, metadata). Refuses a folder without one
+    and, given `model_type`, one that holds another kind of model."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(f"No {what} found at {folder} (config.json is missing).")
+    raw = json.loads((folder / "config.json").read_text())
+    if raw.pop("model_type", None) != model_type and model_type is not None:
+        raise CheckpointError(f"{folder} holds another kind of model.")
+    return raw, raw.pop("metadata", {})
 
 
 def save_safetensors(state: dict, path, fp16: bool = True) -> None:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .audio import MelConfig, MelNormalizer, load_audio, mel_spectrogram
 from .data import DEFAULT_CACHE, EMOTIONS, average_spectrum, sliding_windows, speaker_means, trim_silence
-from .checkpoint import CheckpointError, load_safetensors, save_safetensors
+from .checkpoint import load_safetensors, read_config, save_safetensors, write_config
 from .functionals import MODEL_TYPE as FUNCTIONALS, FunctionalsClassifier, clip_functionals
 
 
@@ -153,22 +153,14 @@ class EmotionClassifier:
 
     # ---- persistence ----
     def save_pretrained(self, path, fp16: bool = True) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "config.json").write_text(json.dumps(
-            {"model_type": "emodiff-resnet-ser", **self.cfg.to_dict(), "metadata": self.metadata},
-            indent=1))
+        path = write_config(path, "emodiff-resnet-ser", self.cfg.to_dict(), self.metadata)
         self.normalizer.save(path / "normalizer.json")
         save_safetensors(self.model.state_dict(), path / "model.safetensors", fp16=fp16)
 
     @classmethod
     def from_pretrained(cls, path, device: str = "cpu") -> "EmotionClassifier":
         path = Path(path)
-        if not (path / "config.json").is_file():
-            raise CheckpointError(f"No classifier found at {path} (config.json is missing).")
-        raw = json.loads((path / "config.json").read_text())
-        metadata = raw.pop("metadata", {})
-        raw.pop("model_type", None)
+        raw, metadata = read_config(path, "classifier")
         cfg = ClassifierConfig.from_dict(raw)
         model = ResNetSER(cfg)
         model.load_state_dict(load_safetensors(path / "model.safetensors", model))

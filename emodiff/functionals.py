@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from .audio import SAMPLE_RATE, load_audio
-from .checkpoint import CheckpointError, load_safetensors, save_safetensors
+from .checkpoint import load_safetensors, read_config, save_safetensors, write_config
 from .data import DEFAULT_CACHE, EMOTIONS, file_digest
 
 MODEL_TYPE = "emodiff-functionals-lr"
@@ -190,22 +190,15 @@ class FunctionalsClassifier:
         return self.confidences(self.features(list(audios)), one_speaker=True)
 
     def save_pretrained(self, path) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "config.json").write_text(json.dumps(
-            {"model_type": MODEL_TYPE, **self.cfg.to_dict(), "dim": self.model.mean.numel(),
-             "metadata": self.metadata}, indent=1))
+        path = write_config(path, MODEL_TYPE, {**self.cfg.to_dict(), "dim": self.model.mean.numel()},
+                            self.metadata)
         save_safetensors(self.model.state_dict(), path / "model.safetensors", fp16=False)
 
     @classmethod
     def from_pretrained(cls, path) -> "FunctionalsClassifier":
         path = Path(path)
-        if not (path / "config.json").is_file():
-            raise CheckpointError(f"No functionals model found at {path} (config.json is missing).")
-        raw = json.loads((path / "config.json").read_text())
-        if raw.pop("model_type", None) != MODEL_TYPE:
-            raise CheckpointError(f"{path} holds another kind of model.")
-        metadata, dim = raw.pop("metadata", {}), raw.pop("dim")
+        raw, metadata = read_config(path, "functionals model", MODEL_TYPE)
+        dim = raw.pop("dim")
         cfg = FunctionalsConfig.from_dict(raw)
         head = LinearHead(dim, len(cfg.emotions))
         head.load_state_dict(load_safetensors(path / "model.safetensors", head))

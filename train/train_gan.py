@@ -1,0 +1,148 @@
+"""Train the conditional DCGAN baseline (emodiff/gan.py) on one speaker fold's training clips.
+
+    python train/train_gan.py --out runs/gan_f0 --fold 0 --steps 6000
+
+Same speaker folds as the classifier and the diffusion model, so the augmentation study can
+use it on speakers it never heard. Batches are corpus- and class-balanced random crops drawn
+from a generator seeded by the step: a resumed run repeats exactly. Writes OUT/gan/ (the
+generator's EMA weights, fp16), OUT/samples_<step>.png (real and generated crops per
+emotion), OUT/metrics.json and OUT/loss.png; OUT/state/ holds the resume state.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from emodiff.audio import MelNormalizer  # noqa: E402
+from emodiff.data import EMOTIONS, index_corpora, random_crop, speaker_fold, speakers, speech_mels  # noqa: E402
+from emodiff.gan import CORPORA, Discriminator, EmotionGAN, GANConfig, Generator, discriminator_loss  # noqa: E402
+from emodiff.training import (add_common_args, balance_weights, make_accelerator, ResumeState,  # noqa: E402
+                              save_json, set_seed)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(p)
+    p.add_argument("--channels", type=int, default=256)
+    p.add_argument("--crop-frames", type=int, default=160)
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--sample-every", type=int, default=2000)
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--max-steps", type=int, default=0, help="save and stop here, as if killed (tests)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    acc = make_accelerator(cpu=args.cpu)
+    set_seed(args.seed)
+    records = index_corpora(args.data_root, EMOTIONS, args.corpora)
+    train, test = (records, []) if args.no_test else speaker_fold(records, args.fold, args.n_folds)
+    mels = speech_mels(records, args.cache_dir)
+    normalizer = MelNormalizer.fit(mels[r.path] for r in train)
+    cfg = GANConfig(channels=args.channels, frames=args.crop_frames)
+    labels = np.array([EMOTIONS.index(r.emotion) for r in train])
+    corpora = np.array([CORPORA.index(r.corpus) for r in train])
+    weights = balance_weights([r.corpus for r in train], labels)
+    weights = weights / weights.sum()
+
+    from diffusers.training_utils import EMAModel
+
+    gen, disc = Generator(cfg), Discriminator(cfg)
+    ema = EMAModel(gen.parameters(), decay=args.ema_decay)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.0, 0.9))
+    gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
+    acc.register_for_checkpointing(ema)
+    state = ResumeState(acc, args.out / "state", {"step": 0, "d_losses": [], "g_losses": []})
+    progress = state.data
+    if state.resumed:
+        acc.print(f"resumed at step {progress['step']}")
+
+    def batch(step: int):
+        rng = np.random.default_rng((args.seed, step))
+        idx = rng.choice(len(train), args.batch_size, p=weights)
+        real = torch.stack([normalizer.normalize(torch.from_numpy(random_crop(
+            mels[train[i].path], cfg.frames, rng, normalizer.mel_config.silence)[0])) for i in idx])
+        z = torch.from_numpy(rng.standard_normal((len(idx), cfg.z_dim)).astype(np.float32))
+        return real, torch.from_numpy(labels[idx]), torch.from_numpy(corpora[idx]), z
+
+    bar = tqdm(total=args.steps, initial=progress["step"], disable=not acc.is_main_process)
+    while progress["step"] < args.steps:
+        real, emotion, corpus, z = batch(progress["step"])
+        fake = gen(z, emotion, corpus)
+        d_loss = discriminator_loss(disc(real, emotion, corpus), disc(fake.detach(), emotion, corpus))
+        opt_d.zero_grad(set_to_none=True)
+        acc.backward(d_loss)
+        opt_d.step()
+        g_loss = -disc(fake, emotion, corpus).mean()
+        opt_g.zero_grad(set_to_none=True)
+        acc.backward(g_loss)
+        opt_g.step()
+        ema.step(acc.unwrap_model(gen).parameters())
+        progress["step"] += 1
+        progress["d_losses"].append(round(d_loss.item(), 4))
+        progress["g_losses"].append(round(g_loss.item(), 4))
+        bar.update(1)
+        bar.set_postfix(d=f"{np.mean(progress['d_losses'][-50:]):.3f}", g=f"{np.mean(progress['g_losses'][-50:]):.3f}")
+        if progress["step"] % args.checkpoint_every == 0 or progress["step"] == args.steps:
+            state.save()
+        if acc.is_main_process and progress["step"] % args.sample_every == 0:
+            sample_grid(ema_gan(acc.unwrap_model(gen), ema, normalizer, train), test or train, mels,
+                        progress["step"], args.out)
+        if args.max_steps and progress["step"] >= args.max_steps:
+            state.save()
+            return
+    if acc.is_main_process:
+        gan = ema_gan(acc.unwrap_model(gen), ema, normalizer, train)
+        sample_grid(gan, test or train, mels, progress["step"], args.out)
+        gan.save_pretrained(args.out / "gan")
+        finish(args, progress, train, test)
+
+
+def ema_gan(gen, ema, normalizer, train) -> EmotionGAN:
+    """The generator with its EMA weights, as the study loads it."""
+    copy_ = copy.deepcopy(gen)
+    ema.copy_to(copy_.parameters())
+    return EmotionGAN(copy_.cfg, normalizer, copy_, {"train_speakers": speakers(train)})
+
+
+def sample_grid(gan: EmotionGAN, pool, mels, step: int, out: Path) -> None:
+    """One real clip (unseen-speaker when available) and one generated crop per emotion."""
+    from emodiff.plotting import plot_mel_grid
+
+    real = [mels[next(r.path for r in pool if r.emotion == e)][:, :gan.cfg.frames] for e in EMOTIONS]
+    fake = list(gan.generate(EMOTIONS, [pool[0].corpus] * len(EMOTIONS), torch.Generator().manual_seed(0)).numpy())
+    plot_mel_grid([real, fake], ["real", "generated"], list(EMOTIONS),
+                  f"GAN, step {step}").savefig(out / f"samples_{step:06d}.png", dpi=90)
+
+
+def finish(args, progress, train, test):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), constrained_layout=True)
+    for key in ("d_losses", "g_losses"):
+        losses = np.array(progress[key])
+        ax.plot(np.convolve(losses, np.ones(50) / 50, mode="valid") if len(losses) >= 50 else losses,
+                label=key[0].upper())
+    ax.set_xlabel("step")
+    ax.set_ylabel("hinge loss (50-step mean)")
+    ax.legend()
+    fig.savefig(args.out / "loss.png", dpi=110)
+    save_json({"steps": progress["step"], "train_speakers": speakers(train), "test_speakers": speakers(test),
+               "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}},
+              args.out / "metrics.json")
+
+
+if __name__ == "__main__":
+    main()
