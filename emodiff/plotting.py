@@ -10,6 +10,12 @@ import numpy as np  # noqa: E402
 from .audio import MelConfig  # noqa: E402
 
 
+def save_figure(fig, path, dpi: int = 110) -> None:
+    """Write and close: scripts that run in-process many times (the augmentation study trains
+    dozens of classifiers) would otherwise keep every figure alive."""
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
 def mel_band_edges_hz(cfg: MelConfig) -> np.ndarray:
     import librosa
 

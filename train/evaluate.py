@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.classifier import Ensemble, evaluate  # noqa: E402
 from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, reference_groups, speakers, speech_mels  # noqa: E402
-from emodiff.plotting import plot_confusion  # noqa: E402
+from emodiff.plotting import plot_confusion, save_figure  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
 
 
@@ -58,8 +58,8 @@ def main(argv=None) -> dict:
     for corpus in [c for c in ("emodb", "ravdess", "all") if c in metrics]:
         m = metrics[corpus]
         print(f"{corpus:8} n={m['n']:5d}  UA {m['ua']:.3f}  WA {m['wa']:.3f}  macro-F1 {m['macro_f1']:.3f}")
-        plot_confusion(m["confusion_matrix"], m["labels"], f"{corpus}: UA {m['ua']:.1%}, WA {m['wa']:.1%}"
-                       ).savefig(args.out.with_name(f"{args.out.stem}_confusion_{corpus}.png"), dpi=110)
+        save_figure(plot_confusion(m["confusion_matrix"], m["labels"], f"{corpus}: UA {m['ua']:.1%}, WA {m['wa']:.1%}"),
+                    args.out.with_name(f"{args.out.stem}_confusion_{corpus}.png"))
     if metrics["speakers_seen_in_training"]:
         print(f"note: {len(metrics['speakers_seen_in_training'])} of these speakers were in the "
               "training data; these numbers are not speaker-independent.")

@@ -206,7 +206,7 @@ def finish(args, train, val, test, mels) -> dict:
     """Evaluate the best weights on the test speakers; write metrics.json and the plots."""
     import json
 
-    from emodiff.plotting import plot_confusion, plot_curves
+    from emodiff.plotting import plot_confusion, plot_curves, save_figure
 
     clf = EmotionClassifier.from_pretrained(args.out / "best")
     history = json.loads((args.out / "state" / "progress.json").read_text())["history"]
@@ -226,12 +226,12 @@ def finish(args, train, val, test, mels) -> dict:
         # Per clip, so that comparisons between runs can be paired (train/augment_study.py).
         metrics["test_predictions"] = {r.name: clf.emotions[k] for r, k in zip(test, predicted)}
         for corpus, report in metrics["test"].items():
-            plot_confusion(report["confusion_matrix"], report["labels"],
-                           f"{corpus}: UA {report['ua']:.1%}, WA {report['wa']:.1%} (unseen speakers)"
-                           ).savefig(args.out / f"confusion_{corpus}.png", dpi=110)
+            save_figure(plot_confusion(report["confusion_matrix"], report["labels"],
+                                       f"{corpus}: UA {report['ua']:.1%}, WA {report['wa']:.1%} (unseen speakers)"),
+                        args.out / f"confusion_{corpus}.png")
             print(f"test {corpus:8} n={report['n']:4d} UA={report['ua']:.3f} WA={report['wa']:.3f} "
                   f"F1={report['macro_f1']:.3f}")
-    plot_curves(history, ["train_loss", "val_ua", "val_wa"]).savefig(args.out / "curves.png", dpi=110)
+    save_figure(plot_curves(history, ["train_loss", "val_ua", "val_wa"]), args.out / "curves.png")
     save_json(metrics, args.out / "metrics.json")
     return metrics
 

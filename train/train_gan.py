@@ -119,16 +119,18 @@ def ema_gan(gen, ema, normalizer, train) -> EmotionGAN:
 
 def sample_grid(gan: EmotionGAN, pool, mels, step: int, out: Path) -> None:
     """One real clip (unseen-speaker when available) and one generated crop per emotion."""
-    from emodiff.plotting import plot_mel_grid
+    from emodiff.plotting import plot_mel_grid, save_figure
 
     real = [mels[next(r.path for r in pool if r.emotion == e)][:, :gan.cfg.frames] for e in EMOTIONS]
     fake = list(gan.generate(EMOTIONS, [pool[0].corpus] * len(EMOTIONS), torch.Generator().manual_seed(0)).numpy())
-    plot_mel_grid([real, fake], ["real", "generated"], list(EMOTIONS),
-                  f"GAN, step {step}").savefig(out / f"samples_{step:06d}.png", dpi=90)
+    save_figure(plot_mel_grid([real, fake], ["real", "generated"], list(EMOTIONS), f"GAN, step {step}"),
+                out / f"samples_{step:06d}.png", dpi=90)
 
 
 def finish(args, progress, train, test):
     import matplotlib.pyplot as plt
+
+    from emodiff.plotting import save_figure
 
     fig, ax = plt.subplots(figsize=(6, 3.2), constrained_layout=True)
     for key in ("d_losses", "g_losses"):
@@ -138,7 +140,7 @@ def finish(args, progress, train, test):
     ax.set_xlabel("step")
     ax.set_ylabel("hinge loss (50-step mean)")
     ax.legend()
-    fig.savefig(args.out / "loss.png", dpi=110)
+    save_figure(fig, args.out / "loss.png")
     save_json({"steps": progress["step"], "train_speakers": speakers(train), "test_speakers": speakers(test),
                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}},
               args.out / "metrics.json")
