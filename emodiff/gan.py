@@ -31,7 +31,7 @@ UPSAMPLINGS = 4  # the generator doubles a frames / 16 seed four times
 @dataclass(frozen=True)
 class GANConfig:
     z_dim: int = 128
-    channels: int = 512  # the generator's widest layer; the discriminator's is half of it
+    channels: int = 512  # the widest layer; the discriminator mirrors the generator's widths
     frames: int = 160  # the study's classifier crop
     n_mels: int = 80
     emotions: tuple = EMOTIONS

@@ -1,6 +1,6 @@
 """Train the conditional DCGAN baseline (emodiff/gan.py) on one speaker fold's training clips.
 
-    python train/train_gan.py --out runs/gan_f0 --fold 0 --steps 6000
+    python train/train_gan.py --out runs/gan_f0 --fold 0 --steps 8000
 
 Same speaker folds as the classifier and the diffusion model, so the augmentation study can
 use it on speakers it never heard. Batches are corpus- and class-balanced random crops drawn
@@ -32,7 +32,7 @@ def parse_args(argv=None):
     add_common_args(p)
     p.add_argument("--channels", type=int, default=256)
     p.add_argument("--crop-frames", type=int, default=160)
-    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--ema-decay", type=float, default=0.999)
