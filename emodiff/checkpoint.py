@@ -34,7 +34,8 @@ def read_config(folder, what: str, model_type: str | None = None) -> tuple[dict,
     if not (folder / "config.json").is_file():
         raise CheckpointError(f"No {what} found at {folder} (config.json is missing).")
     raw = json.loads((folder / "config.json").read_text())
-    if raw.pop("model_type", None) != model_type and model_type is not None:
+    kind = raw.pop("model_type", None)
+    if model_type is not None and kind != model_type:
         raise CheckpointError(f"{folder} holds another kind of model.")
     return raw, raw.pop("metadata", {})
 

@@ -91,6 +91,11 @@ def save_json(obj, path) -> None:
     Path(path).write_text(json.dumps(obj, indent=1))
 
 
+def vars_json(args) -> dict:
+    """A script's arguments as JSON can hold them (paths as strings), kept beside its results."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
 class ResumeState:
     """Resume state kept apart from the shipped weights (as hifi-gan separates them):
     accelerate's state (model, optimizer, scheduler, RNG) plus a JSON of counters and history.

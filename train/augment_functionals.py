@@ -14,7 +14,6 @@ The model is deterministic: no seeds; the paired bootstrap over test clips gives
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path

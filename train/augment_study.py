@@ -90,9 +90,7 @@ def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: f
         refs = [torch.from_numpy(mels[r.path]) for r in chunk]
         out.append(pipe.generate_batch([r.emotion for r in chunk], frames, steps, guidance, gen, refs)
                    .numpy().astype(np.float16))
-    np.savez_compressed(path, mels=np.concatenate(out), emotions=np.array([r.emotion for r in sources]),
-                        corpora=np.array([r.corpus for r in sources]), steps=steps, guidance=guidance,
-                        source=source)
+    save_set(path, out, sources, steps=steps, guidance=guidance, source=source)
 
 
 def generate_gan_set(gan: EmotionGAN, train, n: int, path: Path, batch: int = 64, source: str = "") -> None:
@@ -102,8 +100,22 @@ def generate_gan_set(gan: EmotionGAN, train, n: int, path: Path, batch: int = 64
     gen = torch.Generator().manual_seed(0)
     out = [gan.generate([r.emotion for r in chunk], [r.corpus for r in chunk], gen).numpy().astype(np.float16)
            for chunk in (sources[s:s + batch] for s in range(0, n, batch))]
-    np.savez_compressed(path, mels=np.concatenate(out), emotions=np.array([r.emotion for r in sources]),
-                        corpora=np.array([r.corpus for r in sources]), source=source)
+    save_set(path, out, sources, source=source)
+
+
+def save_set(path: Path, mels: list, sources: list, **entries) -> None:
+    """A generated set on disk: the mels (fp16 batches), each one's emotion and corpus taken
+    from its training clip, and `entries` describing how the set was made."""
+    np.savez_compressed(path, mels=np.concatenate(mels), emotions=np.array([r.emotion for r in sources]),
+                        corpora=np.array([r.corpus for r in sources]), **entries)
+
+
+def holds(path: Path, source: str, n: int) -> bool:
+    """Whether `path` is a set made from `source` with at least n clips, so it can be kept."""
+    if not path.exists():
+        return False
+    with np.load(path) as kept:
+        return str(kept["source"]) == str(source) and len(kept["emotions"]) >= n
 
 
 def check_unheard(model_speakers, test, what: str) -> None:
@@ -156,10 +168,9 @@ def vocode_set(path: Path, out: Path, n: int, batch: int = 16) -> None:
     """The first n generated mels (a balanced prefix) through HiFi-GAN and back through our
     mel front end: only what a waveform can carry survives. Kept when `out` already holds
     at least n from the same pool."""
-    if out.exists():
-        with np.load(path) as pool, np.load(out) as previous:
-            if str(previous["source"]) == str(pool["source"]) and len(previous["emotions"]) >= n:
-                return
+    with np.load(path) as pool:
+        if holds(out, pool["source"], n):
+            return
     data = dict(np.load(path))
     vocoder = Vocoder()
     mels = []
@@ -262,8 +273,7 @@ def main(argv=None) -> dict:
         gan = EmotionGAN.from_pretrained(args.gan)
         check_unheard(gan.metadata.get("train_speakers", []), test, "GAN")
         gan_source, n = fingerprint(args.gan), int(np.ceil(gan_ratio * len(train)))
-        if not gan_path.exists() or str(np.load(gan_path)["source"]) != gan_source \
-                or len(np.load(gan_path)["emotions"]) < n:
+        if not holds(gan_path, gan_source, n):
             generate_gan_set(gan, train, n, gan_path, source=gan_source)
     filtered_path, filtering = args.out / f"generated_fold{args.fold}_filtered.npz", None
     if filtered:

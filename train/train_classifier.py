@@ -27,7 +27,7 @@ from emodiff.classifier import (ClassifierConfig, EmotionClassifier, ResNetSER, 
 from emodiff.data import (ALL_EMOTIONS, EMOTIONS, index_corpora, random_split,  # noqa: E402
                           speaker_fold, speaker_groups, speakers, speech_mels, split_by_speakers)
 from emodiff.training import (add_common_args, balance_weights, CropDataset, EpochSampler, make_accelerator,  # noqa: E402
-                              ResumeState, save_json, set_seed)
+                              ResumeState, save_json, set_seed, vars_json)
 
 
 def parse_args(argv=None):
@@ -196,10 +196,6 @@ def load_generated(path: Path, n: int, emotions) -> tuple[list, list, list]:
         raise SystemExit(f"{path} holds {len(data['mels'])} generated mels; {n} requested.")
     mels = [m.astype(np.float32) for m in data["mels"][:n]]
     return mels, [emotions.index(str(e)) for e in data["emotions"][:n]], [str(c) for c in data["corpora"][:n]]
-
-
-def vars_json(args) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
 
 
 def finish(args, train, val, test, mels) -> dict:

@@ -28,7 +28,7 @@ from emodiff.data import (EMOTIONS, index_corpora, random_crop, speaker_fold, sp
                           speech_mels)
 from emodiff.diffusion import EmotionDiffusionPipeline, MelDenoiser, training_scheduler  # noqa: E402
 from emodiff.training import (add_common_args, balance_weights, EpochSampler, make_accelerator, ResumeState,  # noqa: E402
-                              save_json, set_seed)
+                              save_json, set_seed, vars_json)
 
 
 def parse_args(argv=None):
@@ -224,8 +224,7 @@ def finish(args, progress, train, test):
     ax.set_ylabel("v-prediction MSE (50-step mean)")
     fig.savefig(args.out / "loss.png", dpi=110)
     save_json({"steps": progress["step"], "final_loss_50": float(smooth[-1]) if len(smooth) else None,
-               "train_speakers": speakers(train), "test_speakers": speakers(test), "args": {
-                   k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}},
+               "train_speakers": speakers(train), "test_speakers": speakers(test), "args": vars_json(args)},
               args.out / "metrics.json")
 
 

@@ -24,7 +24,7 @@ from emodiff.audio import MelNormalizer  # noqa: E402
 from emodiff.data import EMOTIONS, index_corpora, random_crop, speaker_fold, speakers, speech_mels  # noqa: E402
 from emodiff.gan import CORPORA, Discriminator, EmotionGAN, GANConfig, Generator, discriminator_loss  # noqa: E402
 from emodiff.training import (add_common_args, balance_weights, make_accelerator, ResumeState,  # noqa: E402
-                              save_json, set_seed)
+                              save_json, set_seed, vars_json)
 
 
 def parse_args(argv=None):
@@ -142,7 +142,7 @@ def finish(args, progress, train, test):
     ax.legend()
     save_figure(fig, args.out / "loss.png")
     save_json({"steps": progress["step"], "train_speakers": speakers(train), "test_speakers": speakers(test),
-               "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}},
+               "args": vars_json(args)},
               args.out / "metrics.json")
 
 
