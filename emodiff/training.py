@@ -40,12 +40,25 @@ def balance_weights(corpora: Sequence[str], labels: Sequence[int]) -> np.ndarray
 
 class EpochSampler(Sampler):
     """Weighted sampling with replacement (or a plain shuffle with no weights), reseeded by
-    `set_epoch`, so each epoch's order is a pure function of (seed, epoch)."""
+    `set_epoch`, so each epoch's order is a pure function of (seed, epoch).
 
-    def __init__(self, n: int, seed: int, weights: np.ndarray | None = None, num_samples: int | None = None):
+    `fade` marks items whose weight falls linearly from full at the first of `epochs` epochs to
+    zero at the last: generated clips that shape early training and leave its end to real speech."""
+
+    def __init__(self, n: int, seed: int, weights: np.ndarray | None = None, num_samples: int | None = None,
+                 fade: np.ndarray | None = None, epochs: int = 1):
         self.n, self.seed, self.epoch = n, seed, 0
         self.num_samples = num_samples or n  # draws per epoch (weighted sampling only)
+        if fade is not None and weights is None:
+            weights = np.ones(n)
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
+        self.fade, self.epochs = None if fade is None else torch.as_tensor(fade, dtype=torch.bool), epochs
+
+    def epoch_weights(self) -> torch.Tensor | None:
+        if self.fade is None:
+            return self.weights
+        keep = max(0.0, 1 - self.epoch / max(1, self.epochs - 1))
+        return torch.where(self.fade, self.weights * keep, self.weights)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -57,7 +70,7 @@ class EpochSampler(Sampler):
         gen = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
         if self.weights is None:
             return iter(torch.randperm(self.n, generator=gen).tolist())
-        return iter(torch.multinomial(self.weights, self.num_samples, True, generator=gen).tolist())
+        return iter(torch.multinomial(self.epoch_weights(), self.num_samples, True, generator=gen).tolist())
 
 
 class CropDataset(Dataset):

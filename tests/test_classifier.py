@@ -126,6 +126,25 @@ def test_tiny_training_run_overfits_and_resumes_exactly(data_root, tmp_path):
     assert (tmp_path / "straight" / "curves.png").exists()
 
 
+def test_faded_items_leave_the_sampler_by_the_last_epoch():
+    """Generated clips (the last 50) fade: the first epoch draws exactly as without fading,
+    later epochs fewer and fewer of them, the last none; draws per epoch stay the same."""
+    from emodiff.training import EpochSampler
+
+    weights, generated = np.ones(100), np.arange(100) >= 50
+    plain, faded = EpochSampler(100, 0, weights, 400), EpochSampler(100, 0, weights, 400, generated, epochs=5)
+    shares = []
+    for epoch in range(5):
+        plain.set_epoch(epoch), faded.set_epoch(epoch)
+        draws = list(faded)
+        assert len(draws) == len(faded) == 400
+        if epoch == 0:
+            assert draws == list(plain)
+        shares.append(np.mean(generated[draws]))
+    assert 0.4 < shares[0] < 0.6 and shares[-1] == 0
+    assert all(a > b for a, b in zip(shares, shares[1:]))
+
+
 def test_utterance_norm_ignores_a_clips_overall_spectrum(tmp_path):
     """With utterance normalisation, a gain or a fixed spectral tilt (another microphone)
     changes nothing; without it, it does. The option survives save/load."""

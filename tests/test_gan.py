@@ -77,6 +77,8 @@ def test_gan_set_follows_training_clips_and_refuses_test_speakers(data_root, tmp
     test = [r for r in records if r.speaker == "emodb_03"]
     with pytest.raises(SystemExit, match="GAN was trained on test speakers"):
         augment_study.check_unheard(tiny_gan().metadata["train_speakers"], test, "GAN")
+    with pytest.raises(SystemExit, match="does not record its training speakers"):
+        augment_study.check_unheard([], test, "GAN")  # unknown is not unheard
 
 
 def test_tiny_training_resumes_exactly(data_root, tmp_path):

@@ -58,6 +58,8 @@ def parse_args(argv=None):
     p.add_argument("--mixup", type=float, default=0.0)
     p.add_argument("--generated", type=Path, help="npz of generated mels (train/augment_study.py)")
     p.add_argument("--generated-ratio", type=float, default=0.0, help="generated:real clips")
+    p.add_argument("--generated-fade", action="store_true",
+                   help="generated clips' sampling weight falls linearly to zero over the epochs")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between resume checkpoints")
     p.add_argument("--max-steps", type=int, default=0,
                    help="save and stop after this many steps, as if killed (tests)")
@@ -112,8 +114,9 @@ def main(argv=None) -> dict:
     dataset = CropDataset(train_mels, labels, cfg.crop_frames, normalizer, args.seed)
     # As many draws per epoch as there are real clips: conditions with and without generated
     # data get the same compute, so a difference comes from the data, not from more steps.
-    sampler = EpochSampler(len(train_mels), args.seed,
-                           None if args.no_balance else balance_weights(corpora, labels), len(train))
+    generated = np.arange(len(train_mels)) >= len(train)
+    sampler = EpochSampler(len(train_mels), args.seed, None if args.no_balance else balance_weights(corpora, labels),
+                           len(train), generated if args.generated_fade else None, args.epochs)
     loader = torch.utils.data.DataLoader(dataset, args.batch_size, sampler=sampler, drop_last=True)
     model = ResNetSER(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
