@@ -62,8 +62,10 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
 
     @classmethod
     def from_pretrained(cls, path, **kwargs) -> "EmotionDiffusionPipeline":
-        kwargs.setdefault("torch_dtype", torch.float32)  # weights ship in fp16; CPUs want fp32
         pipe = super().from_pretrained(path, **kwargs)
+        # Weights ship in fp16; CPUs want fp32. Cast here: the loader's dtype keyword changed name
+        # across diffusers versions (torch_dtype is deprecated in 0.42), and the model's `to` warns.
+        pipe.unet.float()
         pipe.normalizer = MelNormalizer.load(Path(path) / "normalizer.json")
         return pipe
 
