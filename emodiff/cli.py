@@ -44,13 +44,13 @@ def _cache(args) -> None:
 
 def _mel(args) -> None:
     from .audio import load_audio, mel_spectrogram
-    from .plotting import plot_mel
+    from .plotting import plot_mel, save_figure
 
     audio = load_audio(args.audio, crop=True)
     if audio.notice:
         print(audio.notice, file=sys.stderr)
     mel = mel_spectrogram(audio.samples)
-    plot_mel(mel.numpy(), Path(args.audio).name).savefig(args.png, dpi=120)
+    save_figure(plot_mel(mel.numpy(), Path(args.audio).name), args.png, dpi=120)
     print(f"{tuple(mel.shape)} mel ({audio.seconds:.2f} s) -> {args.png}")
 
 
@@ -100,12 +100,12 @@ def _classify(args) -> None:
 
 def _write_result(out, args, title: str) -> None:
     from .audio import SAMPLE_RATE, save_audio
-    from .plotting import plot_mel
+    from .plotting import plot_mel, save_figure
 
     save_audio(args.out, out.wave.numpy())
     print(f"{title} -> {args.out} ({len(out.wave) / SAMPLE_RATE:.2f} s)")
     if args.mel_png:
-        plot_mel(out.mel.numpy(), title).savefig(args.mel_png, dpi=120)
+        save_figure(plot_mel(out.mel.numpy(), title), args.mel_png, dpi=120)
         print(f"mel -> {args.mel_png}")
 
 

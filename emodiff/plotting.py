@@ -80,6 +80,24 @@ def plot_curves(history: list[dict], keys, title: str = "training"):
     return fig
 
 
+def running_mean(values, window: int = 50) -> np.ndarray:
+    """`window`-step means of a per-step series; the raw series while it is shorter."""
+    values = np.asarray(values, dtype=float)
+    return np.convolve(values, np.ones(window) / window, mode="valid") if len(values) >= window else values
+
+
+def plot_losses(series: dict, ylabel: str, window: int = 50):
+    """Per-step training losses as running means, one line per entry of `series`; returns the Figure."""
+    fig, ax = plt.subplots(figsize=(6, 3.2), constrained_layout=True)
+    for name, losses in series.items():
+        ax.plot(running_mean(losses, window), label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    if len(series) > 1:
+        ax.legend()
+    return fig
+
+
 def plot_mel_grid(rows, row_titles, col_titles, title: str = "", cfg: MelConfig = MelConfig()):
     """rows[i][j]: (n_mels, T) raw log-mel; one shared colour scale. Returns the Figure."""
     n_rows, n_cols = len(rows), len(rows[0])

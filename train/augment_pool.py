@@ -79,6 +79,8 @@ def forest(per_fold: dict, pooled: dict, path: Path) -> None:
     one pooled, a panel per corpus: whether a gain holds fold by fold, and where the goal lies."""
     import matplotlib.pyplot as plt
 
+    from emodiff.plotting import save_figure
+
     rows = [(f"fold {f}", s) for f, s in per_fold.items()] + [("pooled", pooled)]
     conds = [c for c in pooled if c != BASELINE]
     fig, axes = plt.subplots(1, 2, figsize=(9, 0.5 * len(rows) * len(conds) + 1.4), sharey=True,
@@ -98,7 +100,7 @@ def forest(per_fold: dict, pooled: dict, path: Path) -> None:
     axes[0].set_yticks(range(len(rows)), [name for name, _ in rows])
     axes[0].invert_yaxis()
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(conds) + 1, fontsize=8)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

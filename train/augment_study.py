@@ -387,6 +387,8 @@ def table(summary: dict) -> str:
 def plot(summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
+    from emodiff.plotting import save_figure
+
     conds = list(summary)
     fig, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
     width = 0.38
@@ -398,7 +400,7 @@ def plot(summary: dict, path: Path) -> None:
     ax.set_ylabel("UA, unseen speakers\n(mean ± std over seeds)")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

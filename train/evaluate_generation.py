@@ -149,15 +149,17 @@ def enhancement(pipe, judge, test_mels, test_recs, args) -> dict:
 
 def plot_grid(fake, n: int, test_mels, test_recs, path: Path) -> None:
     """Real unseen-speaker mels (top) and generated ones (bottom), one column per emotion."""
-    from emodiff.plotting import plot_mel_grid
+    from emodiff.plotting import plot_mel_grid, save_figure
 
     real = [next(m for m, r in zip(test_mels, test_recs) if r.emotion == e)[:, :fake.shape[-1]] for e in EMOTIONS]
-    plot_mel_grid([real, [fake[k * n] for k in range(6)]], ["real (unseen speaker)", "generated"],
-                  list(EMOTIONS)).savefig(path, dpi=100)
+    save_figure(plot_mel_grid([real, [fake[k * n] for k in range(6)]], ["real (unseen speaker)", "generated"],
+                              list(EMOTIONS)), path, dpi=100)
 
 
 def plot_enhancement(enh: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
+
+    from emodiff.plotting import save_figure
 
     s = [float(k) for k in enh]
     fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
@@ -169,7 +171,7 @@ def plot_enhancement(enh: dict, path: Path) -> None:
     ax.set_ylabel("judge probability of target")
     ax2.set_ylabel("mel L1 (nats)")
     fig.legend(loc="upper left")
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -203,26 +203,21 @@ def ema_pipeline(unet, ema, scheduler, normalizer) -> EmotionDiffusionPipeline:
 
 def sample_grid(pipe, train, test, mels, step: int, out: Path) -> None:
     """One real (unseen-speaker when available) and one generated mel per emotion."""
-    from emodiff.plotting import plot_mel_grid
+    from emodiff.plotting import plot_mel_grid, save_figure
 
     pool = test or train
     real = [mels[next(r.path for r in pool if r.emotion == e)] for e in EMOTIONS]
     fake = [pipe.generate(e, seconds=2.0, steps=25, generator=torch.Generator().manual_seed(i),
                           vocode=False).mel.numpy() for i, e in enumerate(EMOTIONS)]
-    plot_mel_grid([real, fake], ["real", "generated"], list(EMOTIONS),
-                  f"step {step}").savefig(out / f"samples_{step:06d}.png", dpi=90)
+    save_figure(plot_mel_grid([real, fake], ["real", "generated"], list(EMOTIONS), f"step {step}"),
+                out / f"samples_{step:06d}.png", dpi=90)
 
 
 def finish(args, progress, train, test):
-    import matplotlib.pyplot as plt
+    from emodiff.plotting import plot_losses, running_mean, save_figure
 
-    losses = np.array(progress["losses"])
-    smooth = np.convolve(losses, np.ones(50) / 50, mode="valid") if len(losses) >= 50 else losses
-    fig, ax = plt.subplots(figsize=(6, 3.2), constrained_layout=True)
-    ax.plot(smooth)
-    ax.set_xlabel("step")
-    ax.set_ylabel("v-prediction MSE (50-step mean)")
-    fig.savefig(args.out / "loss.png", dpi=110)
+    smooth = running_mean(progress["losses"])
+    save_figure(plot_losses({"loss": progress["losses"]}, "v-prediction MSE (50-step mean)"), args.out / "loss.png")
     save_json({"steps": progress["step"], "final_loss_50": float(smooth[-1]) if len(smooth) else None,
                "train_speakers": speakers(train), "test_speakers": speakers(test), "args": vars_json(args)},
               args.out / "metrics.json")

@@ -128,19 +128,10 @@ def sample_grid(gan: EmotionGAN, pool, mels, step: int, out: Path) -> None:
 
 
 def finish(args, progress, train, test):
-    import matplotlib.pyplot as plt
+    from emodiff.plotting import plot_losses, save_figure
 
-    from emodiff.plotting import save_figure
-
-    fig, ax = plt.subplots(figsize=(6, 3.2), constrained_layout=True)
-    for key in ("d_losses", "g_losses"):
-        losses = np.array(progress[key])
-        ax.plot(np.convolve(losses, np.ones(50) / 50, mode="valid") if len(losses) >= 50 else losses,
-                label=key[0].upper())
-    ax.set_xlabel("step")
-    ax.set_ylabel("hinge loss (50-step mean)")
-    ax.legend()
-    save_figure(fig, args.out / "loss.png")
+    save_figure(plot_losses({"D": progress["d_losses"], "G": progress["g_losses"]}, "hinge loss (50-step mean)"),
+                args.out / "loss.png")
     save_json({"steps": progress["step"], "train_speakers": speakers(train), "test_speakers": speakers(test),
                "args": vars_json(args)},
               args.out / "metrics.json")
