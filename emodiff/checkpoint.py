@@ -6,7 +6,9 @@ sentence saying so, never loaded half-way.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError
@@ -15,6 +17,19 @@ from safetensors.torch import load_file, save_file
 
 class CheckpointError(RuntimeError):
     """A weights file that cannot be used; `str(err)` explains why."""
+
+
+def replace_atomically(path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)`, then a rename onto `path`: parallel processes share caches and generated
+    sets (the study split over workers), and a reader must never open half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_config(folder, model_type: str, fields: dict, metadata: dict) -> Path:

@@ -5,7 +5,6 @@ Every split here is by *speaker*: a model is always judged on voices it never he
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from .audio import MelConfig, load_audio, mel_spectrogram
+from .checkpoint import replace_atomically
 
 # The six emotions EmoDB and RAVDESS share (the paper's classes), in label order.
 EMOTIONS = ("neutral", "happy", "sad", "angry", "fear", "disgust")
@@ -237,10 +237,7 @@ class FeatureCache:
         if target.exists():
             return np.load(target)
         mel = compute_mel(audio_path, self.mel_config)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, mel)
-        os.replace(tmp, target)  # atomic: parallel writers never leave a half file
+        replace_atomically(target, lambda tmp: np.save(tmp, mel))
         return mel
 
     def build(self, paths: Sequence[Path], workers: int = 2, progress: bool = False) -> list[np.ndarray]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch.nn as nn
 from .audio import SAMPLE_RATE, load_audio
 from .checkpoint import load_safetensors, read_config, save_safetensors, write_config
 from .data import DEFAULT_CACHE, EMOTIONS, file_digest
+from .training import save_npz
 
 MODEL_TYPE = "emodiff-functionals-lr"
 # z-scores are clipped here, in training and use alike: a statistic that barely varied in
@@ -86,10 +86,7 @@ def clip_functionals(paths, cfg: FunctionalsConfig, cache_dir=DEFAULT_CACHE, pro
     for p, d in tqdm(missing, disable=not progress, desc="functionals"):
         known[d] = functionals(load_audio(p, sample_rate=cfg.sample_rate, max_seconds=600).samples, cfg)
     if missing:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **known)
-        os.replace(tmp, cache)  # atomic: a parallel reader never sees half a file
+        save_npz(cache, **known)
     return np.stack([known[d] for d in digests])
 
 

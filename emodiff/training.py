@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from .checkpoint import replace_atomically
 from .data import random_crop
 
 
@@ -100,8 +101,12 @@ class CropDataset(Dataset):
 
 
 def save_json(obj, path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(obj, indent=1))
+    replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
+
+
+def save_npz(path, **arrays) -> None:
+    """A compressed .npz (generated sets, feature caches), replaced atomically."""
+    replace_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def vars_json(args) -> dict:

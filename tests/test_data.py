@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from emodiff.audio import MelConfig
+from emodiff.checkpoint import replace_atomically
 from emodiff.data import (ALL_EMOTIONS, EMOTIONS, FeatureCache, center_crop, content_groups,
                           index_corpora, leave_one_speaker_out, random_crop, random_split,
                           sliding_windows, speaker_groups, speaker_kfold, speakers, trim_silence)
@@ -133,3 +134,18 @@ def test_reference_groups_deal_each_speakers_clips():
     assert sorted(names.count(g) for g in set(names)) == [6, 6, 7, 7]  # the 13th clip joins a group
     assert all(g.speaker.split("#")[0] == r.speaker and g.path == r.path for g, r in zip(grouped, records))
     assert reference_groups(records, 6) == grouped  # seeded
+
+
+def test_a_failed_write_leaves_the_previous_file_whole(tmp_path):
+    """Caches and generated sets are shared by parallel workers: a file is either the old one
+    or the new one, and a write that dies leaves no debris."""
+    target = tmp_path / "set.npz"
+    replace_atomically(target, lambda tmp: np.savez_compressed(tmp, x=np.arange(3)))
+
+    def dies(tmp):
+        tmp.write_bytes(b"half a fi")
+        raise OSError("disk full")
+    with pytest.raises(OSError):
+        replace_atomically(target, dies)
+    assert np.load(target)["x"].tolist() == [0, 1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["set.npz"]

@@ -29,7 +29,7 @@ from train_functionals import choose_c  # noqa: E402
 
 from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corpora, speaker_fold  # noqa: E402
 from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig, clip_functionals, functionals  # noqa: E402
-from emodiff.training import save_json  # noqa: E402
+from emodiff.training import save_json, save_npz  # noqa: E402
 from emodiff.vocoder import Vocoder  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def generated_functionals(path: Path, n: int, cfg: FunctionalsConfig, batch: int
         waves = vocoder(torch.from_numpy(mels[s:s + batch].astype(np.float32))).numpy()
         rows += [functionals(w, cfg) for w in waves]
     x = np.stack(rows)
-    np.savez_compressed(cache, x=x, source=source)
+    save_npz(cache, x=x, source=source)
     return x
 
 

@@ -41,7 +41,7 @@ from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corp
                           speaker_fold, speech_mels)
 from emodiff.diffusion import load_pipeline  # noqa: E402
 from emodiff.gan import EmotionGAN  # noqa: E402
-from emodiff.training import save_json  # noqa: E402
+from emodiff.training import save_json, save_npz  # noqa: E402
 from emodiff.vocoder import Vocoder  # noqa: E402
 
 class Condition(NamedTuple):
@@ -108,8 +108,8 @@ def generate_gan_set(gan: EmotionGAN, train, n: int, path: Path, batch: int = 64
 def save_set(path: Path, mels: list, sources: list, **entries) -> None:
     """A generated set on disk: the mels (fp16 batches), each one's emotion and corpus taken
     from its training clip, and `entries` describing how the set was made."""
-    np.savez_compressed(path, mels=np.concatenate(mels), emotions=np.array([r.emotion for r in sources]),
-                        corpora=np.array([r.corpus for r in sources]), **entries)
+    save_npz(path, mels=np.concatenate(mels), emotions=np.array([r.emotion for r in sources]),
+             corpora=np.array([r.corpus for r in sources]), **entries)
 
 
 def holds(path: Path, source: str, n: int) -> bool:
@@ -165,7 +165,7 @@ def filter_set(path: Path, judge: EmotionClassifier, out: Path, keep: float = FI
         kept[idx[np.argsort(-target[idx])[:int(np.ceil(keep * len(idx)))]]] = True
     stats = {"keep": keep, "judge_target_prob_all": float(target.mean()),
              "judge_target_prob_kept": float(target[kept].mean())}
-    np.savez_compressed(out, **subset(data, kept, judge=judge_id, filtering=json.dumps(stats)))
+    save_npz(out, **subset(data, kept, judge=judge_id, filtering=json.dumps(stats)))
     return stats
 
 
@@ -182,7 +182,7 @@ def vocode_set(path: Path, out: Path, n: int, batch: int = 16) -> None:
     for s in tqdm(range(0, n, batch), desc="vocoding"):
         chunk = torch.from_numpy(data["mels"][s:min(s + batch, n)].astype(np.float32))
         mels.append(mel_spectrogram(vocoder(chunk)).numpy().astype(np.float16))
-    np.savez_compressed(out, **subset(data, slice(0, n), mels=np.concatenate(mels)))
+    save_npz(out, **subset(data, slice(0, n), mels=np.concatenate(mels)))
 
 
 def unweighted_accuracy(correct: np.ndarray, y: np.ndarray) -> float:
