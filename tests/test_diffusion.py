@@ -108,6 +108,7 @@ def test_enhance_keeps_length_and_strength_controls_change(data_root):
 def test_save_load_round_trip(tmp_path):
     pipe = tiny_pipeline()
     pipe.save_pretrained(tmp_path / "p")
+    assert pipe.unet.dtype == torch.float32  # saving in fp16 leaves the live model (in training) as it was
     assert (tmp_path / "p" / "normalizer.json").exists()
     loaded = EmotionDiffusionPipeline.from_pretrained(tmp_path / "p")
     loaded.set_progress_bar_config(disable=True)

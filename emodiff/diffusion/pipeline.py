@@ -53,11 +53,12 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
 
     # ---- persistence -------------------------------------------------------------------
     def save_pretrained(self, path, fp16: bool = True, **kwargs):
-        dtype = self.unet.dtype
+        restore = fp16 and self.unet.dtype == torch.float32
         if fp16:
             self.unet.half()
         super().save_pretrained(path, safe_serialization=True, **kwargs)
-        self.unet.to(dtype)
+        if restore:  # back to fp32 for training; the model's `to(dtype)` would warn
+            self.unet.float()
         self.normalizer.save(Path(path) / "normalizer.json")
 
     @classmethod
