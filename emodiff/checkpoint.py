@@ -1,7 +1,8 @@
 """Weights on disk: safetensors only (no pickle), fp16 where it costs no accuracy.
 
 A checkpoint that is truncated, tampered with or made for another network is refused with a
-sentence saying so, never loaded half-way.
+sentence saying so, never loaded half-way. Files that parallel processes share (caches,
+generated sets, results) are replaced atomically, never seen half-written.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -30,6 +32,11 @@ def replace_atomically(path, write: Callable[[Path], object]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_npz(path, **arrays) -> None:
+    """A compressed .npz (generated sets, feature caches), replaced atomically."""
+    replace_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def write_config(folder, model_type: str, fields: dict, metadata: dict) -> Path:

@@ -22,9 +22,8 @@ import torch
 import torch.nn as nn
 
 from .audio import SAMPLE_RATE, load_audio
-from .checkpoint import load_safetensors, read_config, save_safetensors, write_config
+from .checkpoint import load_safetensors, read_config, save_npz, save_safetensors, write_config
 from .data import DEFAULT_CACHE, EMOTIONS, file_digest
-from .training import save_npz
 
 MODEL_TYPE = "emodiff-functionals-lr"
 # z-scores are clipped here, in training and use alike: a statistic that barely varied in

@@ -104,11 +104,6 @@ def save_json(obj, path) -> None:
     replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
 
 
-def save_npz(path, **arrays) -> None:
-    """A compressed .npz (generated sets, feature caches), replaced atomically."""
-    replace_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays))
-
-
 def vars_json(args) -> dict:
     """A script's arguments as JSON can hold them (paths as strings), kept beside its results."""
     return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from augment_study import paired_bootstrap, unweighted_accuracy  # noqa: E402
 from train_functionals import choose_c  # noqa: E402
 
+from emodiff.checkpoint import save_npz  # noqa: E402
 from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corpora, speaker_fold  # noqa: E402
 from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig, clip_functionals, functionals  # noqa: E402
-from emodiff.training import save_json, save_npz  # noqa: E402
+from emodiff.training import save_json  # noqa: E402
 from emodiff.vocoder import Vocoder  # noqa: E402
 
 

@@ -36,12 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import train_classifier  # noqa: E402
 
 from emodiff.audio import mel_spectrogram  # noqa: E402
+from emodiff.checkpoint import save_npz  # noqa: E402
 from emodiff.classifier import EmotionClassifier, clip_probabilities  # noqa: E402
 from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corpora,  # noqa: E402
                           speaker_fold, speech_mels)
 from emodiff.diffusion import load_pipeline  # noqa: E402
 from emodiff.gan import EmotionGAN  # noqa: E402
-from emodiff.training import save_json, save_npz  # noqa: E402
+from emodiff.training import save_json  # noqa: E402
 from emodiff.vocoder import Vocoder  # noqa: E402
 
 class Condition(NamedTuple):
