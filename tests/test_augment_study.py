@@ -41,10 +41,12 @@ def test_paired_bootstrap():
     assert diff > 0.3 and lo > 0.3 and hi >= diff
 
 
-def test_each_augmented_condition_is_compared_with_its_recipe_without_generated_data():
+def test_each_augmented_condition_is_compared_with_its_recipe_without_its_addition():
     for cond, c in augment_study.CONDITIONS.items():
         own = augment_study.counterpart(cond)
-        if c.ratio or c.mixup:  # same recipe, SpecAugment as in cond, no generated data or mixup
+        if c.fade:  # the same generated set, not faded
+            assert augment_study.CONDITIONS[own] == c._replace(fade=False)
+        elif c.ratio or c.mixup:  # same recipe, SpecAugment as in cond, no generated data or mixup
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment)
         else:
             assert own is None

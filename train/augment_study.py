@@ -336,9 +336,13 @@ def main(argv=None) -> dict:
 
 
 def counterpart(cond: str) -> str | None:
-    """The condition that differs from `cond` only by lacking its generated data (or mixup):
-    the fair reference for what those add, apart from SpecAugment's own effect."""
+    """The condition that differs from `cond` only by lacking the last thing it adds: the fair
+    reference for what that adds. A faded set is compared with the same set unfaded (does the
+    schedule help?); other generated data or mixup with the same recipe without them (apart
+    from SpecAugment's own effect)."""
     c = CONDITIONS[cond]
+    if c.fade:
+        return next(k for k, v in CONDITIONS.items() if v == c._replace(fade=False))
     if not (c.ratio or c.mixup):
         return None
     return BASELINE if c.specaugment else "real"
@@ -363,7 +367,8 @@ def circular_measure(args, gen_path: Path) -> dict | None:
 
 def table(summary: dict) -> str:
     lines = ["| condition | EmoDB UA | RAVDESS UA | all UA | all WA | Δ UA vs real+SpecAugment (95% CI), "
-             "EmoDB / RAVDESS / all | Δ UA vs the same without generated data, EmoDB / RAVDESS / all |",
+             "EmoDB / RAVDESS / all | Δ UA vs the same without its generated data (or mixup, or fading), "
+             "EmoDB / RAVDESS / all |",
              "|---|---|---|---|---|---|---|"]
 
     def pct(s, corpus):
