@@ -44,8 +44,8 @@ def test_paired_bootstrap():
 def test_each_augmented_condition_is_compared_with_its_recipe_without_its_addition():
     for cond, c in augment_study.CONDITIONS.items():
         own = augment_study.counterpart(cond)
-        if c.fade:  # the same generated set, not faded
-            assert augment_study.CONDITIONS[own] == c._replace(fade=False)
+        if c.fade or c.mixed_style:  # the same generated set without the variant
+            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False)
         elif c.ratio or c.mixup:  # same recipe, SpecAugment as in cond, no generated data or mixup
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment)
         else:
@@ -134,3 +134,13 @@ def test_pooling_studies_of_two_folds(tmp_path):
     study("c", 2, ["emodb_03"], [0], 10)
     with pytest.raises(SystemExit, match="share test speakers"):
         augment_pool.main(["--studies", str(tmp_path / "b"), str(tmp_path / "c"), "--out", str(tmp_path / "q")])
+
+
+def test_mixed_style_references_are_another_emotion_of_the_same_corpus(data_root):
+    train = index_corpora(data_root)
+    sources = augment_study.round_robin(train, 40)
+    partners = augment_study.style_partners(train, sources)
+    assert len(partners) == len(sources)
+    assert all(p.corpus == s.corpus and p.emotion != s.emotion for s, p in zip(sources, partners))
+    assert augment_study.style_partners(train, sources) == partners  # a fixed draw
+    assert len({p.path for p in partners}) > 1
