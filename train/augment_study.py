@@ -371,8 +371,8 @@ def main(argv=None) -> dict:
 def counterpart(cond: str) -> str | None:
     """The condition that differs from `cond` only by lacking the last thing it adds: the fair
     reference for what that adds. A faded or mixed-style set is compared with the same set
-    without that (does the variant help?); other generated data or mixup with the same recipe without them (apart
-    from SpecAugment's own effect)."""
+    without that (does the variant help?); other generated data or mixup with the same recipe
+    without them (apart from SpecAugment's own effect)."""
     c = CONDITIONS[cond]
     for variant in ("fade", "mixed_style"):
         if getattr(c, variant):
