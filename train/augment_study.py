@@ -401,7 +401,8 @@ def circular_measure(args, gen_path: Path) -> dict | None:
 
 def table(summary: dict) -> str:
     lines = ["| condition | EmoDB UA | RAVDESS UA | all UA | all WA | Δ UA vs real+SpecAugment (95% CI), "
-             "EmoDB / RAVDESS / all | Δ UA vs the same without its generated data (or mixup, or fading), "
+             "EmoDB / RAVDESS / all | Δ UA vs the same without its last addition (generated data, mixup, "
+             "fading, style mixing), "
              "EmoDB / RAVDESS / all |",
              "|---|---|---|---|---|---|---|"]
 
