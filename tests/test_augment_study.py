@@ -30,6 +30,20 @@ def test_generated_set_follows_training_clips(data_root, tmp_path):
     assert len(mels_) == len(labels) == len(corpora) == 4 and mels_[0].dtype == np.float32
 
 
+def test_ddpm_set_is_sampled_ancestrally_and_says_so(data_root, tmp_path):
+    train = index_corpora(data_root, corpora=["emodb"])[:3]
+    mels = {r.path: np.full((80, 50), -5.0, np.float32) for r in train}
+    sets = {}
+    for sampler in ("dpm", "ddpm"):
+        path = tmp_path / f"{sampler}.npz"
+        augment_study.generate_set(tiny_pipeline(), train, mels, 3, 32, 4, 2.0, path, sampler=sampler)
+        sets[sampler] = np.load(path)
+        assert str(sets[sampler]["sampler"]) == sampler and int(sets[sampler]["steps"]) == 4
+    # Same seed, same start: the ancestral sampler's injected noise makes the mels differ.
+    assert not np.allclose(sets["dpm"]["mels"], sets["ddpm"]["mels"])
+    assert np.isfinite(sets["ddpm"]["mels"].astype(np.float32)).all()
+
+
 def test_paired_bootstrap():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 6, 300)
@@ -44,8 +58,8 @@ def test_paired_bootstrap():
 def test_each_augmented_condition_is_compared_with_its_recipe_without_its_addition():
     for cond, c in augment_study.CONDITIONS.items():
         own = augment_study.counterpart(cond)
-        if c.fade or c.mixed_style:  # the same generated set without the variant
-            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False)
+        if c.fade or c.mixed_style or c.ddpm:  # the same generated set without the variant
+            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False, ddpm=False)
         elif c.ratio or c.mixup:  # same recipe, SpecAugment as in cond, no generated data or mixup
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment)
         else:
