@@ -57,7 +57,9 @@ def main(argv=None) -> dict:
     p.add_argument("--fold", type=int, default=0)
     p.add_argument("--n", type=int, default=20, help="generated clips per emotion (DPM-Solver++)")
     p.add_argument("--steps", type=int, nargs="+", default=[25, 10, 50], help="DPM-Solver++ steps")
-    p.add_argument("--ddpm-n", type=int, default=3, help="clips per emotion with 1000-step DDPM (0: skip)")
+    p.add_argument("--ddpm-n", type=int, default=3, help="clips per emotion with ancestral DDPM (0: skip)")
+    p.add_argument("--ddpm-steps", type=int, nargs="+", default=[1000],
+                   help="DDPM steps; under 1000 strided, as the augmentation study's DDPM pools")
     p.add_argument("--guidance", type=float, default=2.0)
     p.add_argument("--seconds", type=float, default=2.5)
     p.add_argument("--n-enhance", type=int, default=24, help="unseen-speaker clips to enhance")
@@ -97,7 +99,7 @@ def main(argv=None) -> dict:
     frames = int(round(args.seconds * judge.cfg.mel.frames_per_second))
     runs = [("dpm", steps, args.n) for steps in args.steps]
     if args.ddpm_n:
-        runs.append(("ddpm", 1000, args.ddpm_n))
+        runs += [("ddpm", steps, args.ddpm_n) for steps in args.ddpm_steps]
     for sampler, steps, n in runs:
         start = time.perf_counter()
         emotions = [e for e in EMOTIONS for _ in range(n)]
