@@ -110,7 +110,8 @@ def style_partners(train, sources) -> list:
 def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: float, path: Path,
                  batch: int = 32, source: str = "", mixed_style: bool = False, sampler: str = "dpm") -> None:
     """n generated mels, emotions and corpora following the training clips round-robin; each
-    styled on its training clip, or with `mixed_style` on one of another emotion."""
+    styled on its training clip, or with `mixed_style` on one of another emotion; sampled by
+    the pipeline's `sampler` ("dpm", the few-step solver, or "ddpm", ancestral) in `steps`."""
     sources = round_robin(train, n)
     styles = style_partners(train, sources) if mixed_style else sources
     out = []
