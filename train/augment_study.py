@@ -60,7 +60,7 @@ class Condition(NamedTuple):
     ddpm: bool = False  # sampled by ancestral DDPM (--ddpm-steps) instead of DPM-Solver++ (--gen-steps)
 
     @property
-    def pool(self) -> tuple:
+    def pool_key(self) -> tuple:
         """What sets this condition's generated pool apart: (mixed_style, ddpm)."""
         return self.mixed_style, self.ddpm
 
@@ -307,7 +307,7 @@ def main(argv=None) -> dict:
         check_unheard(pipe_meta.get("train_speakers", []), test, f"pipeline ({meta})")
         source = f"{fingerprint(args.pipeline)} steps={pipe_meta.get('steps')} guidance={args.guidance}"
         pipe = None  # loaded once, only if a pool is missing
-        for key in sorted({c.pool for c in diffusion}):
+        for key in sorted({c.pool_key for c in diffusion}):
             mixed_style, ddpm = key
             # a DDPM pool's source names its sampler; the solver's keeps the form older sets carry
             key_source = source + (f" sampler=ddpm-{args.ddpm_steps}" if ddpm else "")
@@ -330,7 +330,7 @@ def main(argv=None) -> dict:
         if not holds(gan_path, gan_source, n):
             generate_gan_set(gan, train, n, gan_path, source=gan_source)
     filtering = {}  # per pool: the judge's statistics
-    filtered = sorted({c.pool for c in diffusion if c.filtered})
+    filtered = sorted({c.pool_key for c in diffusion if c.filtered})
     if filtered:
         if args.judge is None:
             raise SystemExit("The filtered condition needs --judge.")
@@ -353,8 +353,8 @@ def main(argv=None) -> dict:
         c = CONDITIONS[cond]
         for seed in args.seeds:
             run = args.out / "runs" / f"{cond}_s{seed}"
-            data = (kept(c.pool) if c.filtered else vocoded_path if c.vocoded else gan_path if c.gan
-                    else pool(c.pool))
+            data = (kept(c.pool_key) if c.filtered else vocoded_path if c.vocoded else gan_path if c.gan
+                    else pool(c.pool_key))
             extra = ((["--specaugment"] if c.specaugment else []) + (["--mixup", str(c.mixup)] if c.mixup else [])
                      + (["--generated", str(data), "--generated-ratio", str(c.ratio)] if c.ratio else [])
                      + (["--generated-fade"] if c.fade else []))
@@ -391,8 +391,8 @@ def main(argv=None) -> dict:
 def counterpart(cond: str) -> str | None:
     """The condition that differs from `cond` only by lacking the last thing it adds: the fair
     reference for what that adds. A faded, mixed-style or DDPM-sampled set is compared with
-    the same set without that (does the variant help?); other generated data or mixup with the same recipe
-    without them (apart from SpecAugment's own effect)."""
+    the same set without that (does the variant help?); other generated data or mixup with the
+    same recipe without them (apart from SpecAugment's own effect)."""
     c = CONDITIONS[cond]
     for variant in ("fade", "mixed_style", "ddpm"):
         if getattr(c, variant):
