@@ -44,6 +44,24 @@ def test_ddpm_set_is_sampled_ancestrally_and_says_so(data_root, tmp_path):
     assert np.isfinite(sets["ddpm"]["mels"].astype(np.float32)).all()
 
 
+def test_enhanced_set_is_each_training_clip_kept_near_and_labelled_as_it(data_root, tmp_path):
+    train = index_corpora(data_root, corpora=["emodb"])[:3]
+    # Clips far apart in level, one longer and one shorter than the crop.
+    mels = {r.path: np.full((80, n), level, np.float32) for r, level, n in zip(train, (-9.0, -5.0, -1.0), (40, 60, 20))}
+    path = tmp_path / "enhanced.npz"
+    augment_study.generate_set(tiny_pipeline(), train, mels, 6, 32, 10, 2.0, path, strength=0.2)
+    data = np.load(path)
+    assert data["mels"].shape == (6, 80, 32) and float(data["strength"]) == 0.2
+    sources = augment_study.round_robin(train, 6)
+    assert list(data["emotions"]) == [r.emotion for r in sources]
+    # A light touch: each enhanced crop is nearest in level to its own clip's (the short clip
+    # padded with silence at the end, so only its first 20 frames are compared).
+    levels = np.array([-9.0, -5.0, -1.0])
+    for mel, r in zip(data["mels"].astype(np.float32), sources):
+        level = mel[:, :20].mean()
+        assert levels[np.argmin(np.abs(levels - level))] == mels[r.path][0, 0]
+
+
 def test_paired_bootstrap():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 6, 300)
@@ -58,8 +76,9 @@ def test_paired_bootstrap():
 def test_each_augmented_condition_is_compared_with_its_recipe_without_its_addition():
     for cond, c in augment_study.CONDITIONS.items():
         own = augment_study.counterpart(cond)
-        if c.fade or c.mixed_style or c.ddpm:  # the same generated set without the variant
-            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False, ddpm=False)
+        if c.fade or c.mixed_style or c.ddpm or c.enhanced:  # the same recipe without the variant
+            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False, ddpm=False,
+                                                               enhanced=False)
         elif c.ratio or c.mixup:  # same recipe, SpecAugment as in cond, no generated data or mixup
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment)
         else:

@@ -15,9 +15,11 @@ speakers, not one of the study's), and at 1 with the generated mels vocoded by H
 analysed again, as if the clips had been saved as audio; or each styled on a training clip of
 another emotion (style mixing: the requested emotion on another utterance's voice, so
 speaker and emotion come apart); or sampled by ancestral DDPM over `--ddpm-steps` steps instead
-of the few-step solver (slower, but closer to real speech). One more generator baseline, asked
-for by name only: real + SpecAugment + the conditional DCGAN's clips at 1 (`--gan`, a
-train/train_gan.py folder of the same fold). Writes OUT/study.json, OUT/study.png
+of the few-step solver (slower, but closer to real speech); or, as the paper makes its data,
+enhanced: each a training clip's crop noised to `--enhance-strength` and denoised toward its
+own emotion (SDEdit), so the clip's speaker, words and timing stay and only detail is new.
+One more generator baseline, asked for by name only: real + SpecAugment + the conditional
+DCGAN's clips at 1 (`--gan`, a train/train_gan.py folder of the same fold). Writes OUT/study.json, OUT/study.png
 and prints a table, with a paired bootstrap over test clips (seeds averaged) of each condition
 against real + SpecAugment, and the paper's circular measure beside it: a classifier's
 accuracy on generated mels.
@@ -42,7 +44,7 @@ from emodiff.audio import mel_spectrogram  # noqa: E402
 from emodiff.checkpoint import save_npz  # noqa: E402
 from emodiff.classifier import EmotionClassifier, clip_probabilities  # noqa: E402
 from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corpora,  # noqa: E402
-                          speaker_fold, speech_mels)
+                          random_crop, speaker_fold, speech_mels)
 from emodiff.diffusion import load_pipeline  # noqa: E402
 from emodiff.gan import EmotionGAN  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
@@ -58,11 +60,12 @@ class Condition(NamedTuple):
     fade: bool = False  # generated clips' share falls linearly to zero over training (real only at the end)
     mixed_style: bool = False  # each generated clip styled on a training clip of another emotion
     ddpm: bool = False  # sampled by ancestral DDPM (--ddpm-steps) instead of DPM-Solver++ (--gen-steps)
+    enhanced: bool = False  # training clips partly noised and denoised (--enhance-strength), not sampled from noise
 
     @property
     def pool_key(self) -> tuple:
-        """What sets this condition's generated pool apart: (mixed_style, ddpm)."""
-        return self.mixed_style, self.ddpm
+        """What sets this condition's generated pool apart: (mixed_style, ddpm, enhanced)."""
+        return self.mixed_style, self.ddpm, self.enhanced
 
 
 CONDITIONS = {
@@ -77,6 +80,8 @@ CONDITIONS = {
     "real+specaug+gen(1,filtered,fade)": Condition(True, 1.0, True, fade=True),
     "real+specaug+gen(1,filtered,mixed-style)": Condition(True, 1.0, True, mixed_style=True),
     "real+specaug+gen(1,filtered,ddpm)": Condition(True, 1.0, True, ddpm=True),
+    "real+specaug+gen(1,enhanced)": Condition(True, 1.0, enhanced=True),
+    "real+specaug+gen(1,filtered,enhanced)": Condition(True, 1.0, True, enhanced=True),
     "real+gen(1,vocoded)": Condition(False, 1.0, vocoded=True),
     "real+specaug+gen(1,vocoded)": Condition(True, 1.0, vocoded=True),
     "real+specaug+gan(1)": Condition(True, 1.0, gan=True),
@@ -108,20 +113,27 @@ def style_partners(train, sources) -> list:
 
 
 def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: float, path: Path,
-                 batch: int = 32, source: str = "", mixed_style: bool = False, sampler: str = "dpm") -> None:
+                 batch: int = 32, source: str = "", mixed_style: bool = False, sampler: str = "dpm",
+                 strength: float = 0.0) -> None:
     """n generated mels, emotions and corpora following the training clips round-robin; each
     styled on its training clip, or with `mixed_style` on one of another emotion; sampled by
-    the pipeline's `sampler` ("dpm", the few-step solver, or "ddpm", ancestral) in `steps`."""
+    the pipeline's `sampler` ("dpm", the few-step solver, or "ddpm", ancestral) in `steps`.
+    With a `strength`, each is instead a random crop of its training clip, enhanced toward
+    the clip's own emotion from that far along the `steps`."""
     sources = round_robin(train, n)
     styles = style_partners(train, sources) if mixed_style else sources
     out = []
-    gen = torch.Generator().manual_seed(0)
-    for s in tqdm(range(0, n, batch), desc="generating"):
-        chunk = sources[s:s + batch]
-        refs = [torch.from_numpy(mels[r.path]) for r in styles[s:s + batch]]
-        out.append(pipe.generate_batch([r.emotion for r in chunk], frames, steps, guidance, gen, refs, sampler)
-                   .numpy().astype(np.float16))
-    save_set(path, out, sources, steps=steps, guidance=guidance, sampler=sampler, source=source)
+    gen, crops = torch.Generator().manual_seed(0), np.random.default_rng(0)
+    for s in tqdm(range(0, n, batch), desc="enhancing" if strength else "generating"):
+        chunk, emotions = sources[s:s + batch], [r.emotion for r in sources[s:s + batch]]
+        if strength:
+            clips = torch.from_numpy(np.stack([random_crop(mels[r.path], frames, crops)[0] for r in chunk]))
+            mel = pipe.enhance_batch(clips, emotions, strength, steps, guidance, gen, sampler)
+        else:
+            refs = [torch.from_numpy(mels[r.path]) for r in styles[s:s + batch]]
+            mel = pipe.generate_batch(emotions, frames, steps, guidance, gen, refs, sampler)
+        out.append(mel.numpy().astype(np.float16))
+    save_set(path, out, sources, steps=steps, guidance=guidance, sampler=sampler, strength=strength, source=source)
 
 
 def generate_gan_set(gan: EmotionGAN, train, n: int, path: Path, batch: int = 64, source: str = "") -> None:
@@ -274,6 +286,8 @@ def main(argv=None) -> dict:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--gen-steps", type=int, default=10, help="DPM-Solver++ steps")
     p.add_argument("--ddpm-steps", type=int, default=50, help="ancestral DDPM steps (the ddpm condition)")
+    p.add_argument("--enhance-strength", type=float, default=0.5,
+                   help="how far the enhanced conditions noise a training clip (share of the steps)")
     p.add_argument("--guidance", type=float, default=2.0)
     p.add_argument("--crop-frames", type=int, default=160)
     p.add_argument("--judge", type=Path, help="classifier that ranks generated clips (filtered condition)")
@@ -289,8 +303,8 @@ def main(argv=None) -> dict:
                      for c in diffusion), default=0.0)
 
     def suffix(key: tuple) -> str:
-        mixed_style, ddpm = key
-        return ("_ddpm" if ddpm else "") + ("_mixedstyle" if mixed_style else "")
+        mixed_style, ddpm, enhanced = key
+        return ("_ddpm" if ddpm else "") + ("_mixedstyle" if mixed_style else "") + ("_enhanced" if enhanced else "")
 
     def pool(key: tuple) -> Path:
         return args.out / f"generated_fold{args.fold}{suffix(key)}.npz"
@@ -298,7 +312,7 @@ def main(argv=None) -> dict:
     def kept(key: tuple) -> Path:
         return pool(key).with_name(f"{pool(key).stem}_filtered.npz")
 
-    gen_path, source = pool((False, False)), None
+    gen_path, source = pool((False, False, False)), None
     if max_ratio > 0:
         if args.pipeline is None:
             raise SystemExit("Conditions with generated data need --pipeline.")
@@ -308,9 +322,10 @@ def main(argv=None) -> dict:
         source = f"{fingerprint(args.pipeline)} steps={pipe_meta.get('steps')} guidance={args.guidance}"
         pipe = None  # loaded once, only if a pool is missing
         for key in sorted({c.pool_key for c in diffusion}):
-            mixed_style, ddpm = key
-            # a DDPM pool's source names its sampler; the solver's keeps the form older sets carry
-            key_source = source + (f" sampler=ddpm-{args.ddpm_steps}" if ddpm else "")
+            mixed_style, ddpm, enhanced = key
+            # a DDPM or enhanced pool's source says so; the solver's keeps the form older sets carry
+            key_source = (source + (f" sampler=ddpm-{args.ddpm_steps}" if ddpm else "")
+                          + (f" enhance={args.enhance_strength}" if enhanced else ""))
             path = pool(key)
             if path.exists() and str(np.load(path).get("source")) != key_source:  # sets before 'source': stale
                 raise SystemExit(f"{path} was generated by another pipeline or sampler; use another --out.")
@@ -318,7 +333,8 @@ def main(argv=None) -> dict:
                 pipe = pipe or load_pipeline(args.pipeline)
                 generate_set(pipe, train, mels, int(np.ceil(max_ratio * len(train))), args.crop_frames,
                              args.ddpm_steps if ddpm else args.gen_steps, args.guidance, path, source=key_source,
-                             mixed_style=mixed_style, sampler="ddpm" if ddpm else "dpm")
+                             mixed_style=mixed_style, sampler="ddpm" if ddpm else "dpm",
+                             strength=args.enhance_strength if enhanced else 0.0)
     gan_path, gan_source = args.out / f"generated_fold{args.fold}_gan.npz", None
     gan_ratio = max((c.ratio for c in conditions if c.gan), default=0.0)
     if gan_ratio > 0:
@@ -370,6 +386,7 @@ def main(argv=None) -> dict:
     circular, circular_gan = circular_measure(args, gen_path), circular_measure(args, gan_path)
     report = {"fold": args.fold, "test_speakers": sorted({r.speaker for r in test}), "seeds": args.seeds,
               "epochs": args.epochs, "generation": {"steps": args.gen_steps, "ddpm_steps": args.ddpm_steps,
+                                                    "enhance_strength": args.enhance_strength,
                                                     "guidance": args.guidance, "source": source, "gan": gan_source,
                                                     **{f"filtering{suffix(k).replace('mixedstyle', 'mixed_style')}": v
                                                        for k, v in filtering.items()}},
@@ -391,10 +408,11 @@ def main(argv=None) -> dict:
 def counterpart(cond: str) -> str | None:
     """The condition that differs from `cond` only by lacking the last thing it adds: the fair
     reference for what that adds. A faded, mixed-style or DDPM-sampled set is compared with
-    the same set without that (does the variant help?); other generated data or mixup with the
+    the same set without that (does the variant help?), an enhanced set with the sampled one of
+    the same recipe (which source of clips helps more?); other generated data or mixup with the
     same recipe without them (apart from SpecAugment's own effect)."""
     c = CONDITIONS[cond]
-    for variant in ("fade", "mixed_style", "ddpm"):
+    for variant in ("fade", "mixed_style", "ddpm", "enhanced"):
         if getattr(c, variant):
             return next(k for k, v in CONDITIONS.items() if v == c._replace(**{variant: False}))
     if not (c.ratio or c.mixup):
@@ -422,7 +440,7 @@ def circular_measure(args, gen_path: Path) -> dict | None:
 def table(summary: dict) -> str:
     lines = ["| condition | EmoDB UA | RAVDESS UA | all UA | all WA | Δ UA vs real+SpecAugment (95% CI), "
              "EmoDB / RAVDESS / all | Δ UA vs the same without its last addition (generated data, mixup, "
-             "fading, style mixing, DDPM), EmoDB / RAVDESS / all |",
+             "fading, style mixing, DDPM, enhancing), EmoDB / RAVDESS / all |",
              "|---|---|---|---|---|---|---|"]
 
     def pct(s, corpus):

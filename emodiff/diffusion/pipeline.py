@@ -152,6 +152,30 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         z = self._denoise(x, solver.timesteps, solver, idx, style, guidance, generator)
         return self.normalizer.denormalize(z.float().cpu())
 
+    def enhance_batch(self, mels: torch.Tensor, emotions, strength: float = 0.5, steps: int = 25,
+                      guidance: float = DEFAULT_GUIDANCE, generator: torch.Generator | None = None,
+                      sampler: str = "dpm") -> torch.Tensor:
+        """SDEdit on many raw log-mels of one length at once (B, n_mels, T) -> (B, n_mels, T),
+        each toward its emotion in `emotions` (names) and styled on itself."""
+        if not 0.0 < strength <= 1.0:
+            raise ValueError("strength must be in (0, 1].")
+        idx = [self._emotion_index(e) for e in emotions]
+        T = mels.shape[-1]
+        frames = self._frames(T)
+        padded = torch.nn.functional.pad(mels.float(), (0, frames - T), value=self.normalizer.mel_config.silence)
+        z0 = self.normalizer.normalize(padded).to(self.device, self.unet.dtype)
+        solver = self._sampler(sampler, steps)
+        # Start part-way: the last `strength` share of the solver's steps.
+        n_run = max(1, round(strength * steps))
+        timesteps = solver.timesteps[steps - n_run:]
+        if sampler == "dpm":
+            solver.set_begin_index(steps - n_run)
+        noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(self.device)
+        x = solver.add_noise(z0, noise, timesteps[:1])
+        style = torch.cat([self.style_of(m) for m in mels.float()])
+        z = self._denoise(x, timesteps, solver, idx, style, guidance, generator)
+        return self.normalizer.denormalize(z[..., :T].float().cpu())
+
     # ---- the two modes -----------------------------------------------------------------
     def generate(self, emotion: str, reference=None, seconds: float = 3.0, steps: int = 25,
                  guidance: float = DEFAULT_GUIDANCE, generator: torch.Generator | None = None,
@@ -169,29 +193,13 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         """Noise `source` to t = strength * T and denoise it under `target_emotion` (SDEdit,
         Meng et al. 2022). Without a target, the emotion `classifier` predicts for the clip
         is made clearer. The clip itself is the style reference, so the voice stays."""
-        if not 0.0 < strength <= 1.0:
-            raise ValueError("strength must be in (0, 1].")
         mel = self._as_mel(source)
         if target_emotion is None:
             if classifier is None:
                 raise ValueError("Give a target emotion, or a classifier to predict one.")
             probs = classifier.mel_probabilities(mel)
             target_emotion = classifier.emotions[int(probs.argmax())]
-        idx = self._emotion_index(target_emotion)
-        T = mel.shape[-1]
-        frames = self._frames(T)
-        padded = torch.nn.functional.pad(mel, (0, frames - T), value=self.normalizer.mel_config.silence)
-        z0 = self.normalizer.normalize(padded)[None].to(self.device, self.unet.dtype)
-        solver = self._sampler(sampler, steps)
-        # Start part-way: the last `strength` share of the solver's steps.
-        n_run = max(1, round(strength * steps))
-        timesteps = solver.timesteps[steps - n_run:]
-        if sampler == "dpm":
-            solver.set_begin_index(steps - n_run)
-        noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(self.device)
-        x = solver.add_noise(z0, noise, timesteps[:1])
-        z = self._denoise(x, timesteps, solver, [idx], self.style_of(mel), guidance, generator)
-        mel = self.normalizer.denormalize(z[0, :, :T].float().cpu())
+        mel = self.enhance_batch(mel[None], [target_emotion], strength, steps, guidance, generator, sampler)[0]
         return MelOutput(mel, self.vocoder(mel) if vocode else None, target_emotion, strength)
 
     __call__ = generate
