@@ -11,7 +11,9 @@ the test speakers. Reported:
   training-speaker mels (the floor a perfect generator would reach);
 - diversity: mean pairwise embedding distance within each emotion, generated vs real;
 - enhancement: judge probability of the target emotion before and after, and mel L1 to
-  the source, for strengths 0.1 ... 0.9 (plot beside the JSON).
+  the source, for strengths 0.1 ... 0.9 (plot beside the JSON);
+- the same recognition, distance and diversity for augmentation sets that
+  train/augment_study.py wrote (`--sets`), beside real training-speaker crops of their length.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodiff.classifier import EmotionClassifier, clip_probabilities  # noqa: E402
 from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corpora,  # noqa: E402
-                          speaker_fold, speech_mels)
+                          random_crop, speaker_fold, speech_mels)
 from emodiff.diffusion import load_pipeline, mel_seed  # noqa: E402
 from emodiff.metrics import mel_l1  # noqa: E402
 from emodiff.training import save_json  # noqa: E402
@@ -55,15 +57,17 @@ def main(argv=None) -> dict:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--n-folds", type=int, default=5)
     p.add_argument("--fold", type=int, default=0)
-    p.add_argument("--n", type=int, default=20, help="generated clips per emotion (DPM-Solver++)")
+    p.add_argument("--n", type=int, default=20, help="generated clips per emotion (DPM-Solver++; 0: skip)")
     p.add_argument("--steps", type=int, nargs="+", default=[25, 10, 50], help="DPM-Solver++ steps")
     p.add_argument("--ddpm-n", type=int, default=3, help="clips per emotion with ancestral DDPM (0: skip)")
     p.add_argument("--ddpm-steps", type=int, nargs="+", default=[1000],
                    help="DDPM steps; under 1000 strided, as the augmentation study's DDPM pools")
     p.add_argument("--guidance", type=float, default=2.0)
     p.add_argument("--seconds", type=float, default=2.5)
-    p.add_argument("--n-enhance", type=int, default=24, help="unseen-speaker clips to enhance")
+    p.add_argument("--n-enhance", type=int, default=24, help="unseen-speaker clips to enhance (0: skip)")
     p.add_argument("--strengths", type=float, nargs="+", default=[0.1, 0.3, 0.5, 0.7, 0.9])
+    p.add_argument("--sets", type=Path, nargs="*", default=[], help="augmentation sets (npz) to judge too")
+    p.add_argument("--set-n", type=int, default=150, help="clips per emotion taken from each set's start")
     p.add_argument("--out", type=Path, default=Path("results/generation.json"))
     args = p.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -96,8 +100,19 @@ def main(argv=None) -> dict:
     y = np.array([EMOTIONS.index(r.emotion) for r in test_recs])
     results["real_test_judge_ua"] = float(np.mean([np.mean(probs[y == k].argmax(1) == k) for k in range(6)]))
 
+    def judged(fake, target) -> dict:
+        """What the judge makes of mels `fake` made for emotions `target` (indices)."""
+        pred = clip_probabilities(judge, list(fake)).argmax(1)
+        per_emotion = {e: float(np.mean(pred[target == k] == k)) for k, e in enumerate(EMOTIONS)}
+        emb, fewest = embed(list(fake)), np.bincount(target, minlength=6).min()
+        return {"target_recognised": per_emotion, "target_recognised_mean": float(np.mean(list(per_emotion.values()))),
+                "fd_generated_vs_real_test": frechet(pca(emb), pca(real_test)) if fewest >= 10 else None,
+                "diversity_generated": float(np.mean([pairwise(pca(emb[target == k])) for k in range(6)]))
+                if fewest >= 2 else None,
+                "diversity_real_test": float(np.mean([pairwise(pca(real_test[y == k])) for k in range(6)]))}
+
     frames = int(round(args.seconds * judge.cfg.mel.frames_per_second))
-    runs = [("dpm", steps, args.n) for steps in args.steps]
+    runs = [("dpm", steps, args.n) for steps in args.steps] if args.n else []
     if args.ddpm_n:
         runs += [("ddpm", steps, args.ddpm_n) for steps in args.ddpm_steps]
     for sampler, steps, n in runs:
@@ -107,27 +122,46 @@ def main(argv=None) -> dict:
                                                    mel_seed(b), sampler=sampler).numpy()
                                for b in tqdm(range(0, len(emotions), 60), desc=f"{sampler} {steps} steps")])
         seconds_per_clip = (time.perf_counter() - start) / len(emotions)
-        pred = clip_probabilities(judge, list(fake)).argmax(1)
-        target = np.repeat(np.arange(6), n)
-        per_emotion = {e: float(np.mean(pred[target == k] == k)) for k, e in enumerate(EMOTIONS)}
-        gen_emb = embed(list(fake))
         results["generation"][f"{sampler}-{steps}"] = {
-            "sampler": sampler, "steps": steps, "n_per_emotion": n,
-            "target_recognised": per_emotion, "target_recognised_mean": float(np.mean(list(per_emotion.values()))),
-            "fd_generated_vs_real_test": frechet(pca(gen_emb), pca(real_test)) if n >= 10 else None,
-            "diversity_generated": float(np.mean([pairwise(pca(gen_emb[target == k])) for k in range(6)]))
-            if n >= 2 else None,
-            "diversity_real_test": float(np.mean([pairwise(pca(real_test[y == k])) for k in range(6)])),
+            "sampler": sampler, "steps": steps, "n_per_emotion": n, **judged(fake, np.repeat(np.arange(6), n)),
             "seconds_per_clip_batched_no_vocoder": seconds_per_clip}
         print(sampler, steps, "steps:", {k: round(v, 3) if isinstance(v, float) else v for k, v in
                                          results["generation"][f"{sampler}-{steps}"].items() if k != "target_recognised"})
         if sampler == "dpm" and steps == args.steps[0]:
             plot_grid(fake, n, test_mels, test_recs, args.out.with_name(args.out.stem + "_grid.png"))
 
-    results["enhancement"] = enhancement(pipe, judge, test_mels, test_recs, args)
+    if args.sets:
+        results["sets"] = judge_sets(args, judged, train_recs, train_mels)
+    if args.n_enhance:
+        results["enhancement"] = enhancement(pipe, judge, test_mels, test_recs, args)
+        plot_enhancement(results["enhancement"], args.out.with_name(args.out.stem + "_enhance.png"))
     save_json(results, args.out)
-    plot_enhancement(results["enhancement"], args.out.with_name(args.out.stem + "_enhance.png"))
     return results
+
+
+def judge_sets(args, judged, train_recs, train_mels) -> dict:
+    """`judged` on the first --set-n clips per emotion of each augmentation set, and on as many
+    random crops of real training-speaker clips of the sets' length: the floor for sets whose
+    clips are shorter than whole utterances."""
+    out, rng = {}, np.random.default_rng(0)
+    for path in args.sets:
+        with np.load(path) as data:
+            target = np.array([EMOTIONS.index(str(e)) for e in data["emotions"]])
+            take = np.concatenate([np.flatnonzero(target == k)[:args.set_n] for k in range(6)])
+            out[str(path)] = {"source": str(data.get("source")), "n_per_emotion": args.set_n,
+                              "frames": int(data["mels"].shape[-1]),
+                              **judged(data["mels"][take].astype(np.float32), target[take])}
+            print(path, {k: round(v, 3) for k, v in out[str(path)].items() if isinstance(v, float)})
+    lengths = {v["frames"] for v in out.values()}
+    if len(lengths) == 1:
+        frames = lengths.pop()
+        target = np.array([EMOTIONS.index(r.emotion) for r in train_recs])
+        take = np.concatenate([rng.permutation(np.flatnonzero(target == k))[:args.set_n] for k in range(6)])
+        crops = np.stack([random_crop(train_mels[i], frames, rng)[0] for i in take])
+        out["real training crops"] = {"n_per_emotion": args.set_n, "frames": frames, **judged(crops, target[take])}
+        print("real training crops", {k: round(v, 3) for k, v in out["real training crops"].items()
+                                      if isinstance(v, float)})
+    return out
 
 
 def enhancement(pipe, judge, test_mels, test_recs, args) -> dict:
