@@ -19,10 +19,10 @@ of the few-step solver (slower, but closer to real speech); or, as the paper mak
 enhanced: each a training clip's crop noised to `--enhance-strength` and denoised toward its
 own emotion (SDEdit), so the clip's speaker, words and timing stay and only detail is new.
 One more generator baseline, asked for by name only: real + SpecAugment + the conditional
-DCGAN's clips at 1 (`--gan`, a train/train_gan.py folder of the same fold). Writes OUT/study.json, OUT/study.png
-and prints a table, with a paired bootstrap over test clips (seeds averaged) of each condition
-against real + SpecAugment, and the paper's circular measure beside it: a classifier's
-accuracy on generated mels.
+DCGAN's clips at 1 (`--gan`, a train/train_gan.py folder of the same fold). Writes
+OUT/study.json, OUT/study.png and prints a table, with a paired bootstrap over test clips
+(seeds averaged) of each condition against real + SpecAugment, and the paper's circular
+measure beside it: a classifier's accuracy on generated mels.
 """
 from __future__ import annotations
 
