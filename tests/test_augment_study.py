@@ -44,22 +44,25 @@ def test_ddpm_set_is_sampled_ancestrally_and_says_so(data_root, tmp_path):
     assert np.isfinite(sets["ddpm"]["mels"].astype(np.float32)).all()
 
 
-def test_enhanced_set_is_each_training_clip_kept_near_and_labelled_as_it(data_root, tmp_path):
+def test_enhanced_set_is_its_control_crops_lightly_touched_and_labelled_as_them(data_root, tmp_path):
     train = index_corpora(data_root, corpora=["emodb"])[:3]
     # Clips far apart in level, one longer and one shorter than the crop.
     mels = {r.path: np.full((80, n), level, np.float32) for r, level, n in zip(train, (-9.0, -5.0, -1.0), (40, 60, 20))}
-    path = tmp_path / "enhanced.npz"
-    augment_study.generate_set(tiny_pipeline(), train, mels, 6, 32, 10, 2.0, path, strength=0.2)
-    data = np.load(path)
-    assert data["mels"].shape == (6, 80, 32) and float(data["strength"]) == 0.2
+    augment_study.generate_set(tiny_pipeline(), train, mels, 6, 32, 10, 2.0, tmp_path / "enhanced.npz", strength=0.2)
+    augment_study.crop_set(train, mels, 6, 32, tmp_path / "crops.npz", source="crops")
+    enhanced, crops = np.load(tmp_path / "enhanced.npz"), np.load(tmp_path / "crops.npz")
+    assert enhanced["mels"].shape == crops["mels"].shape == (6, 80, 32) and float(enhanced["strength"]) == 0.2
     sources = augment_study.round_robin(train, 6)
-    assert list(data["emotions"]) == [r.emotion for r in sources]
-    # A light touch: each enhanced crop is nearest in level to its own clip's (the short clip
-    # padded with silence at the end, so only its first 20 frames are compared).
-    levels = np.array([-9.0, -5.0, -1.0])
-    for mel, r in zip(data["mels"].astype(np.float32), sources):
-        level = mel[:, :20].mean()
-        assert levels[np.argmin(np.abs(levels - level))] == mels[r.path][0, 0]
+    assert list(enhanced["emotions"]) == list(crops["emotions"]) == [r.emotion for r in sources]
+    # The control is the crops themselves: each its clip's level, the short clip padded with silence.
+    for crop, r in zip(crops["mels"].astype(np.float32), sources):
+        n = min(mels[r.path].shape[1], 32)
+        assert np.allclose(crop[:, :n], mels[r.path][0, 0]) and (crop[:, n:] < -9).all()
+    # A light touch: the crop nearest each enhanced one is its own (or an identical one: a clip
+    # drawn twice gives the same crop here).
+    e, c = enhanced["mels"].astype(np.float32), crops["mels"].astype(np.float32)
+    nearest = np.abs(e[:, None] - c[None]).mean(axis=(2, 3)).argmin(1)
+    assert np.array_equal(c[nearest], c)
 
 
 def test_paired_bootstrap():
@@ -76,9 +79,10 @@ def test_paired_bootstrap():
 def test_each_augmented_condition_is_compared_with_its_recipe_without_its_addition():
     for cond, c in augment_study.CONDITIONS.items():
         own = augment_study.counterpart(cond)
-        if c.fade or c.mixed_style or c.ddpm or c.enhanced:  # the same recipe without the variant
-            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False, ddpm=False,
-                                                               enhanced=False)
+        if c.enhanced:  # its inputs untouched
+            assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment, c.ratio, crops=True)
+        elif c.fade or c.mixed_style or c.ddpm:  # the same generated set without the variant
+            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False, ddpm=False)
         elif c.ratio or c.mixup:  # same recipe, SpecAugment as in cond, no generated data or mixup
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment)
         else:

@@ -17,7 +17,9 @@ another emotion (style mixing: the requested emotion on another utterance's voic
 speaker and emotion come apart); or sampled by ancestral DDPM over `--ddpm-steps` steps instead
 of the few-step solver (slower, but closer to real speech); or, as the paper makes its data,
 enhanced: each a training clip's crop noised to `--enhance-strength` and denoised toward its
-own emotion (SDEdit), so the clip's speaker, words and timing stay and only detail is new.
+own emotion (SDEdit), so the clip's speaker, words and timing stay and only detail is new;
+its control puts those very crops, untouched, in the generated clips' place (what does the
+diffusion add to them?).
 One more generator baseline, asked for by name only: real + SpecAugment + the conditional
 DCGAN's clips at 1 (`--gan`, a train/train_gan.py folder of the same fold). Writes
 OUT/study.json, OUT/study.png and prints a table, with a paired bootstrap over test clips
@@ -61,6 +63,7 @@ class Condition(NamedTuple):
     mixed_style: bool = False  # each generated clip styled on a training clip of another emotion
     ddpm: bool = False  # sampled by ancestral DDPM (--ddpm-steps) instead of DPM-Solver++ (--gen-steps)
     enhanced: bool = False  # training clips partly noised and denoised (--enhance-strength), not sampled from noise
+    crops: bool = False  # the enhanced pool's training crops, untouched: the enhanced condition's control
 
     @property
     def pool_key(self) -> tuple:
@@ -82,6 +85,7 @@ CONDITIONS = {
     "real+specaug+gen(1,filtered,ddpm)": Condition(True, 1.0, True, ddpm=True),
     "real+specaug+gen(1,enhanced)": Condition(True, 1.0, enhanced=True),
     "real+specaug+gen(1,filtered,enhanced)": Condition(True, 1.0, True, enhanced=True),
+    "real+specaug+crops(1)": Condition(True, 1.0, crops=True),
     "real+gen(1,vocoded)": Condition(False, 1.0, vocoded=True),
     "real+specaug+gen(1,vocoded)": Condition(True, 1.0, vocoded=True),
     "real+specaug+gan(1)": Condition(True, 1.0, gan=True),
@@ -112,6 +116,13 @@ def style_partners(train, sources) -> list:
     return partners
 
 
+def training_crops(sources, mels, frames: int) -> np.ndarray:
+    """A random `frames`-long crop of each source clip (fixed draw): an enhanced set's inputs,
+    and its control."""
+    rng = np.random.default_rng(0)
+    return np.stack([random_crop(mels[r.path], frames, rng)[0] for r in sources])
+
+
 def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: float, path: Path,
                  batch: int = 32, source: str = "", mixed_style: bool = False, sampler: str = "dpm",
                  strength: float = 0.0) -> None:
@@ -122,13 +133,13 @@ def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: f
     the clip's own emotion from that far along the `steps`."""
     sources = round_robin(train, n)
     styles = style_partners(train, sources) if mixed_style else sources
+    crops = torch.from_numpy(training_crops(sources, mels, frames)) if strength else None
     out = []
-    gen, crops = torch.Generator().manual_seed(0), np.random.default_rng(0)
+    gen = torch.Generator().manual_seed(0)
     for s in tqdm(range(0, n, batch), desc="enhancing" if strength else "generating"):
-        chunk, emotions = sources[s:s + batch], [r.emotion for r in sources[s:s + batch]]
+        emotions = [r.emotion for r in sources[s:s + batch]]
         if strength:
-            clips = torch.from_numpy(np.stack([random_crop(mels[r.path], frames, crops)[0] for r in chunk]))
-            mel = pipe.enhance_batch(clips, emotions, strength, steps, guidance, gen, sampler)
+            mel = pipe.enhance_batch(crops[s:s + batch], emotions, strength, steps, guidance, gen, sampler)
         else:
             refs = [torch.from_numpy(mels[r.path]) for r in styles[s:s + batch]]
             mel = pipe.generate_batch(emotions, frames, steps, guidance, gen, refs, sampler)
@@ -144,6 +155,12 @@ def generate_gan_set(gan: EmotionGAN, train, n: int, path: Path, batch: int = 64
     out = [gan.generate([r.emotion for r in chunk], [r.corpus for r in chunk], gen).numpy().astype(np.float16)
            for chunk in (sources[s:s + batch] for s in range(0, n, batch))]
     save_set(path, out, sources, source=source)
+
+
+def crop_set(train, mels, n: int, frames: int, path: Path, source: str = "") -> None:
+    """As `generate_set` with a `strength`, minus the diffusion: the same crops as they are."""
+    sources = round_robin(train, n)
+    save_set(path, [training_crops(sources, mels, frames).astype(np.float16)], sources, source=source)
 
 
 def save_set(path: Path, mels: list, sources: list, **entries) -> None:
@@ -298,7 +315,7 @@ def main(argv=None) -> dict:
     train, test = speaker_fold(records, args.fold, args.n_folds)
     mels = speech_mels(records, args.cache_dir)
     conditions = [CONDITIONS[c] for c in args.conditions]
-    diffusion = [c for c in conditions if c.ratio and not c.gan]
+    diffusion = [c for c in conditions if c.ratio and not (c.gan or c.crops)]
     max_ratio = max((c.ratio / (FILTER_KEEP if c.filtered else 1)  # the pool a filtered condition selects from
                      for c in diffusion), default=0.0)
 
@@ -345,6 +362,10 @@ def main(argv=None) -> dict:
         gan_source, n = fingerprint(args.gan), int(np.ceil(gan_ratio * len(train)))
         if not holds(gan_path, gan_source, n):
             generate_gan_set(gan, train, n, gan_path, source=gan_source)
+    crops_path, crops_source = args.out / f"crops_fold{args.fold}.npz", f"training crops frames={args.crop_frames}"
+    crops_ratio = max((c.ratio for c in conditions if c.crops), default=0.0)
+    if crops_ratio > 0 and not holds(crops_path, crops_source, int(np.ceil(crops_ratio * len(train)))):
+        crop_set(train, mels, int(np.ceil(crops_ratio * len(train))), args.crop_frames, crops_path, crops_source)
     filtering = {}  # per pool: the judge's statistics
     filtered = sorted({c.pool_key for c in diffusion if c.filtered})
     if filtered:
@@ -370,7 +391,7 @@ def main(argv=None) -> dict:
         for seed in args.seeds:
             run = args.out / "runs" / f"{cond}_s{seed}"
             data = (kept(c.pool_key) if c.filtered else vocoded_path if c.vocoded else gan_path if c.gan
-                    else pool(c.pool_key))
+                    else crops_path if c.crops else pool(c.pool_key))
             extra = ((["--specaugment"] if c.specaugment else []) + (["--mixup", str(c.mixup)] if c.mixup else [])
                      + (["--generated", str(data), "--generated-ratio", str(c.ratio)] if c.ratio else [])
                      + (["--generated-fade"] if c.fade else []))
@@ -408,11 +429,13 @@ def main(argv=None) -> dict:
 def counterpart(cond: str) -> str | None:
     """The condition that differs from `cond` only by lacking the last thing it adds: the fair
     reference for what that adds. A faded, mixed-style or DDPM-sampled set is compared with
-    the same set without that (does the variant help?), an enhanced set with the sampled one of
-    the same recipe (which source of clips helps more?); other generated data or mixup with the
+    the same set without that (does the variant help?), an enhanced set with its inputs, the
+    untouched crops (what does the diffusion add?); other generated data or mixup with the
     same recipe without them (apart from SpecAugment's own effect)."""
     c = CONDITIONS[cond]
-    for variant in ("fade", "mixed_style", "ddpm", "enhanced"):
+    if c.enhanced:
+        return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, c.ratio, crops=True))
+    for variant in ("fade", "mixed_style", "ddpm"):
         if getattr(c, variant):
             return next(k for k, v in CONDITIONS.items() if v == c._replace(**{variant: False}))
     if not (c.ratio or c.mixup):
