@@ -363,9 +363,9 @@ def main(argv=None) -> dict:
         if not holds(gan_path, gan_source, n):
             generate_gan_set(gan, train, n, gan_path, source=gan_source)
     crops_path, crops_source = args.out / f"crops_fold{args.fold}.npz", f"training crops frames={args.crop_frames}"
-    crops_ratio = max((c.ratio for c in conditions if c.crops), default=0.0)
-    if crops_ratio > 0 and not holds(crops_path, crops_source, int(np.ceil(crops_ratio * len(train)))):
-        crop_set(train, mels, int(np.ceil(crops_ratio * len(train))), args.crop_frames, crops_path, crops_source)
+    n_crops = int(np.ceil(max((c.ratio for c in conditions if c.crops), default=0.0) * len(train)))
+    if n_crops and not holds(crops_path, crops_source, n_crops):
+        crop_set(train, mels, n_crops, args.crop_frames, crops_path, crops_source)
     filtering = {}  # per pool: the judge's statistics
     filtered = sorted({c.pool_key for c in diffusion if c.filtered})
     if filtered:

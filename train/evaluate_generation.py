@@ -146,12 +146,11 @@ def judge_sets(args, judged, train_recs, train_mels) -> dict:
     out, rng = {}, np.random.default_rng(0)
     for path in args.sets:
         with np.load(path) as data:
+            mels, source = data["mels"], str(data.get("source"))  # each access reads the file again
             target = np.array([EMOTIONS.index(str(e)) for e in data["emotions"]])
-            take = np.concatenate([np.flatnonzero(target == k)[:args.set_n] for k in range(6)])
-            out[str(path)] = {"source": str(data.get("source")), "n_per_emotion": args.set_n,
-                              "frames": int(data["mels"].shape[-1]),
-                              **judged(data["mels"][take].astype(np.float32), target[take])}
-            print(path, {k: round(v, 3) for k, v in out[str(path)].items() if isinstance(v, float)})
+        take = np.concatenate([np.flatnonzero(target == k)[:args.set_n] for k in range(6)])
+        out[str(path)] = {"source": source, "n_per_emotion": args.set_n, "frames": int(mels.shape[-1]),
+                          **judged(mels[take].astype(np.float32), target[take])}
     lengths = {v["frames"] for v in out.values()}
     if len(lengths) == 1:
         frames = lengths.pop()
@@ -159,8 +158,8 @@ def judge_sets(args, judged, train_recs, train_mels) -> dict:
         take = np.concatenate([rng.permutation(np.flatnonzero(target == k))[:args.set_n] for k in range(6)])
         crops = np.stack([random_crop(train_mels[i], frames, rng)[0] for i in take])
         out["real training crops"] = {"n_per_emotion": args.set_n, "frames": frames, **judged(crops, target[take])}
-        print("real training crops", {k: round(v, 3) for k, v in out["real training crops"].items()
-                                      if isinstance(v, float)})
+    for name, entry in out.items():
+        print(name, {k: round(v, 3) for k, v in entry.items() if isinstance(v, float)})
     return out
 
 

@@ -160,9 +160,9 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         if not 0.0 < strength <= 1.0:
             raise ValueError("strength must be in (0, 1].")
         idx = [self._emotion_index(e) for e in emotions]
-        T = mels.shape[-1]
+        mels, T = mels.float(), mels.shape[-1]
         frames = self._frames(T)
-        padded = torch.nn.functional.pad(mels.float(), (0, frames - T), value=self.normalizer.mel_config.silence)
+        padded = torch.nn.functional.pad(mels, (0, frames - T), value=self.normalizer.mel_config.silence)
         z0 = self.normalizer.normalize(padded).to(self.device, self.unet.dtype)
         solver = self._sampler(sampler, steps)
         # Start part-way: the last `strength` share of the solver's steps.
@@ -172,7 +172,7 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
             solver.set_begin_index(steps - n_run)
         noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(self.device)
         x = solver.add_noise(z0, noise, timesteps[:1])
-        style = torch.cat([self.style_of(m) for m in mels.float()])
+        style = torch.cat([self.style_of(m) for m in mels])
         z = self._denoise(x, timesteps, solver, idx, style, guidance, generator)
         return self.normalizer.denormalize(z[..., :T].float().cpu())
 
