@@ -266,6 +266,14 @@ def mel_filterbank(cfg: MelConfig, device: str = "cpu") -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
+def mel_band_centres(cfg: MelConfig) -> torch.Tensor:
+    """(n_mels,) centre frequency of each band in Hz, on the filterbank's own (Slaney) scale."""
+    import librosa
+
+    return torch.from_numpy(librosa.mel_frequencies(cfg.n_mels + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]).float()
+
+
+@functools.lru_cache(maxsize=16)
 def hann_window(win_length: int, device: str) -> torch.Tensor:
     return torch.hann_window(win_length, device=device)
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .audio import MelConfig, mel_band_centres
+
 
 @dataclass
 class AugmentConfig:
@@ -16,6 +18,8 @@ class AugmentConfig:
     time_width: int = 20  # frames
     gain_db: float = 0.0  # random gain in +-gain_db (a shift of every log-mel bin)
     mixup: float = 0.0  # Beta(alpha, alpha) mixing; 0 = off
+    vtlp: float = 0.0  # frequency-axis scale factors drawn from 1 +- vtlp; 0 = off
+    vtlp_boundary: float = 4800.0  # Hz: above this (scaled) frequency the warp bends back to fmax
 
 
 def spec_augment(mel: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -52,9 +56,38 @@ def mixup(mel: torch.Tensor, target: torch.Tensor, alpha: float, gen: torch.Gene
     return l3 * mel + (1 - l3) * mel[perm], lam[:, None] * target + (1 - lam[:, None]) * target[perm]
 
 
-def augment_batch(mel, target, cfg: AugmentConfig, std, gen: torch.Generator):
+def vtlp(mel: torch.Tensor, alpha: torch.Tensor, mel_config: MelConfig, boundary: float = 4800.0) -> torch.Tensor:
+    """Vocal tract length perturbation (Jaitly & Hinton 2013) of raw log-mels (B, n_mels, T):
+    clip b's spectrum is scaled in frequency by alpha[b], as a shorter (alpha > 1) or longer
+    vocal tract would move its formants. Generated clips all carry training speakers' voices;
+    this varies the voice itself. The warp is piecewise linear: f -> alpha f up to
+    boundary * min(alpha, 1), then straight to fmax, so no band reads from beyond the mel's range.
+    Each output band reads the input at the frequency that maps onto its centre, interpolated
+    linearly in Hz between neighbouring band centres."""
+    centres = mel_band_centres(mel_config).to(mel)  # (n_mels,)
+    fmax = mel_config.fmax
+    a = alpha.to(mel)[:, None]  # (B, 1)
+    knee_out = boundary * a.clamp(max=1.0)  # where the warped spectrum bends
+    knee_in = knee_out / a
+    f = centres[None].expand(len(a), -1)
+    source = torch.where(f <= knee_out, f / a, fmax - (fmax - knee_in) / (fmax - knee_out) * (fmax - f))
+    source = source.clamp(centres[0], centres[-1])
+    hi = torch.searchsorted(centres, source.contiguous()).clamp(1, len(centres) - 1)
+    lo = hi - 1
+    w = ((source - centres[lo]) / (centres[hi] - centres[lo]))[..., None]  # (B, n_mels, 1)
+    T = mel.shape[-1]
+    pick = lambda idx: mel.gather(1, idx[..., None].expand(-1, -1, T))  # noqa: E731
+    return pick(lo) * (1 - w) + pick(hi) * w
+
+
+def augment_batch(mel, target, cfg: AugmentConfig, normalizer, gen: torch.Generator):
+    """`mel` normalised by `normalizer` (whose statistics the gain and warp need)."""
+    if cfg.vtlp > 0:
+        alpha = 1 + (torch.rand(mel.shape[0], generator=gen) * 2 - 1) * cfg.vtlp
+        raw = vtlp(normalizer.denormalize(mel), alpha, normalizer.mel_config, cfg.vtlp_boundary)
+        mel = normalizer.normalize(raw)
     if cfg.gain_db > 0:
-        mel = apply_gain(mel, cfg.gain_db, std, gen)
+        mel = apply_gain(mel, cfg.gain_db, normalizer.std, gen)
     if cfg.specaugment:
         mel = spec_augment(mel, cfg, gen)
     if cfg.mixup > 0:

@@ -83,7 +83,9 @@ def test_each_augmented_condition_is_compared_with_its_recipe_without_its_additi
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment, c.ratio, crops=True)
         elif c.fade or c.mixed_style or c.ddpm:  # the same generated set without the variant
             assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False, ddpm=False)
-        elif c.ratio or c.mixup:  # same recipe, SpecAugment as in cond, no generated data or mixup
+        elif c.vtlp and c.ratio:  # what the generated data add to VTLP
+            assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment, vtlp=c.vtlp)
+        elif c.ratio or c.mixup or c.vtlp:  # same recipe, SpecAugment as in cond, no other addition
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment)
         else:
             assert own is None

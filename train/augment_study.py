@@ -19,7 +19,9 @@ of the few-step solver (slower, but closer to real speech); or, as the paper mak
 enhanced: each a training clip's crop noised to `--enhance-strength` and denoised toward its
 own emotion (SDEdit), so the clip's speaker, words and timing stay and only detail is new;
 its control puts those very crops, untouched, in the generated clips' place (what does the
-diffusion add to them?).
+diffusion add to them?). Every generated clip carries a training speaker's voice; the
+speaker-varying, generator-free baseline warps every clip's frequency axis instead (vocal tract
+length perturbation, `real+specaug+vtlp`), alone and under the filtered generated set.
 One more generator baseline, asked for by name only: real + SpecAugment + the conditional
 DCGAN's clips at 1 (`--gan`, a train/train_gan.py folder of the same fold). Writes
 OUT/study.json, OUT/study.png and prints a table, with a paired bootstrap over test clips
@@ -64,6 +66,7 @@ class Condition(NamedTuple):
     ddpm: bool = False  # sampled by ancestral DDPM (--ddpm-steps) instead of DPM-Solver++ (--gen-steps)
     enhanced: bool = False  # training clips partly noised and denoised (--enhance-strength), not sampled from noise
     crops: bool = False  # the enhanced pool's training crops, untouched: the enhanced condition's control
+    vtlp: float = 0.0  # vocal tract length perturbation of every clip, the speaker-varying generator-free baseline
 
     @property
     def pool_key(self) -> tuple:
@@ -86,6 +89,8 @@ CONDITIONS = {
     "real+specaug+gen(1,enhanced)": Condition(True, 1.0, enhanced=True),
     "real+specaug+gen(1,filtered,enhanced)": Condition(True, 1.0, True, enhanced=True),
     "real+specaug+crops(1)": Condition(True, 1.0, crops=True),
+    "real+specaug+vtlp": Condition(True, vtlp=0.1),
+    "real+specaug+vtlp+gen(1,filtered)": Condition(True, 1.0, True, vtlp=0.1),
     "real+gen(1,vocoded)": Condition(False, 1.0, vocoded=True),
     "real+specaug+gen(1,vocoded)": Condition(True, 1.0, vocoded=True),
     "real+specaug+gan(1)": Condition(True, 1.0, gan=True),
@@ -393,6 +398,7 @@ def main(argv=None) -> dict:
             data = (kept(c.pool_key) if c.filtered else vocoded_path if c.vocoded else gan_path if c.gan
                     else crops_path if c.crops else pool(c.pool_key))
             extra = ((["--specaugment"] if c.specaugment else []) + (["--mixup", str(c.mixup)] if c.mixup else [])
+                     + (["--vtlp", str(c.vtlp)] if c.vtlp else [])
                      + (["--generated", str(data), "--generated-ratio", str(c.ratio)] if c.ratio else [])
                      + (["--generated-fade"] if c.fade else []))
             if not (run / "metrics.json").exists():
@@ -430,15 +436,18 @@ def counterpart(cond: str) -> str | None:
     """The condition that differs from `cond` only by lacking the last thing it adds: the fair
     reference for what that adds. A faded, mixed-style or DDPM-sampled set is compared with
     the same set without that (does the variant help?), an enhanced set with its inputs, the
-    untouched crops (what does the diffusion add?); other generated data or mixup with the
-    same recipe without them (apart from SpecAugment's own effect)."""
+    untouched crops (what does the diffusion add?), generated data under VTLP with VTLP alone;
+    other generated data, mixup or VTLP with the same recipe without them (apart from
+    SpecAugment's own effect)."""
     c = CONDITIONS[cond]
     if c.enhanced:
         return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, c.ratio, crops=True))
     for variant in ("fade", "mixed_style", "ddpm"):
         if getattr(c, variant):
             return next(k for k, v in CONDITIONS.items() if v == c._replace(**{variant: False}))
-    if not (c.ratio or c.mixup):
+    if c.vtlp and c.ratio:
+        return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, vtlp=c.vtlp))
+    if not (c.ratio or c.mixup or c.vtlp):
         return None
     return BASELINE if c.specaugment else "real"
 

@@ -56,6 +56,8 @@ def parse_args(argv=None):
     p.add_argument("--specaugment", action="store_true")
     p.add_argument("--gain-db", type=float, default=6.0)
     p.add_argument("--mixup", type=float, default=0.0)
+    p.add_argument("--vtlp", type=float, default=0.0,
+                   help="vocal tract length perturbation: frequency scale factors drawn from 1 +- this")
     p.add_argument("--generated", type=Path, help="npz of generated mels (train/augment_study.py)")
     p.add_argument("--generated-ratio", type=float, default=0.0, help="generated:real clips")
     p.add_argument("--generated-fade", action="store_true",
@@ -124,7 +126,7 @@ def main(argv=None) -> dict:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * steps_per_epoch + 1,
                                                 pct_start=0.1)
     model, opt, loader, sched = acc.prepare(model, opt, loader, sched)
-    aug = AugmentConfig(specaugment=args.specaugment, gain_db=args.gain_db, mixup=args.mixup)
+    aug = AugmentConfig(specaugment=args.specaugment, gain_db=args.gain_db, mixup=args.mixup, vtlp=args.vtlp)
 
     state = ResumeState(acc, args.out / "state", {"epoch": 0, "step": 0, "best": -1.0, "bad_epochs": 0,
                                                   "history": []})
@@ -155,7 +157,7 @@ def main(argv=None) -> dict:
             torch.manual_seed(step_seed)
             gen = torch.Generator().manual_seed(step_seed)
             target = F.one_hot(y, n_classes).float()
-            mel, target = augment_batch(mel, target, aug, normalizer.std, gen)
+            mel, target = augment_batch(mel, target, aug, normalizer, gen)
             logits = model(mel, mask)
             loss = F.cross_entropy(logits, target, label_smoothing=args.label_smoothing)
             opt.zero_grad(set_to_none=True)
