@@ -148,7 +148,7 @@ def test_pooling_studies_of_two_folds(tmp_path):
         y, corpora = rng.integers(0, 6, n), rng.choice(["emodb", "ravdess"], n)
         correct = {c: [(rng.random(n) < p).astype(int).tolist() for _ in seeds]
                    for c, p in (("real+specaug", 0.5), (gen, 0.7))}
-        s = {"fold": fold, "test_speakers": speakers, "seeds": seeds,
+        s = {"fold": fold, "test_speakers": speakers, "seeds": seeds, "epochs": 60,
              "per_clip": {"clips": [f"c{i}" for i in range(n)], "corpora": corpora.tolist(), "labels": y.tolist(),
                           "correct": correct}}
         (tmp_path / name).mkdir()
@@ -173,6 +173,18 @@ def test_pooling_studies_of_two_folds(tmp_path):
     study("c", 2, ["emodb_03"], [0], 10)
     with pytest.raises(SystemExit, match="share test speakers"):
         augment_pool.main(["--studies", str(tmp_path / "b"), str(tmp_path / "c"), "--out", str(tmp_path / "q")])
+
+    # fold 1's conditions split over two folders (one run later) pool as the whole study does
+    for name, cond in (("b1", "real+specaug"), ("b2", gen)):
+        (tmp_path / name).mkdir()
+        part = {**b, "per_clip": {**b["per_clip"], "correct": {cond: b["per_clip"]["correct"][cond]}}}
+        (tmp_path / name / "study.json").write_text(json.dumps(part))
+    split = augment_pool.main(["--studies", str(tmp_path / "a"), str(tmp_path / "b1"), str(tmp_path / "b2"),
+                               "--out", str(tmp_path / "s")])
+    assert split["summary"] == report["summary"] and split["folds"] == [0, 1]
+    (tmp_path / "b2" / "study.json").write_text(json.dumps({**b, "epochs": 20}))
+    with pytest.raises(SystemExit, match="differ"):
+        augment_pool.main(["--studies", str(tmp_path / "b1"), str(tmp_path / "b2"), "--out", str(tmp_path / "t")])
 
 
 def test_mixed_style_references_are_another_emotion_of_the_same_corpus(data_root):

@@ -7,7 +7,8 @@ Each study (train/augment_study.py, its own fold and generator) keeps every test
 correctness per seed; pooled, a condition's UA is taken over the union of the folds' test clips,
 per seed (the seeds all studies ran), and the paired bootstrap resamples those clips. More
 speakers than one fold: a gain that holds on speakers not used to choose the setting is the
-evidence that counts. Writes OUT/study.json (pooled and per fold), OUT/study.png, OUT/forest.png
+evidence that counts. Studies of the same fold (a condition run later into its own folder)
+are merged first: they must share test clips, seeds and epochs. Writes OUT/study.json (pooled and per fold), OUT/study.png, OUT/forest.png
 (when the studies share real + SpecAugment: each condition's gain over it with its 95 % CI, per
 fold and pooled, beside the goal's +3 points) and prints the study table.
 """
@@ -28,6 +29,22 @@ from emodiff.training import save_json  # noqa: E402
 
 
 GOAL = 0.03  # the issue's target: +3 UA points over real + SpecAugment on each corpus
+
+
+def merge_folds(studies: list[dict]) -> list[dict]:
+    """One study per fold: the conditions of studies of the same fold united (the first
+    study's entry wins where two have the same condition, as for the same runs gathered twice)."""
+    merged = {}
+    for s in studies:
+        m = merged.get(s["fold"])
+        if m is None:
+            merged[s["fold"]] = {**s, "per_clip": {**s["per_clip"], "correct": dict(s["per_clip"]["correct"])}}
+        elif (m["per_clip"]["clips"], m["seeds"], m["epochs"]) != (s["per_clip"]["clips"], s["seeds"], s["epochs"]):
+            raise SystemExit(f"Two studies of fold {s['fold']} differ in test clips, seeds or epochs.")
+        else:
+            for cond, runs in s["per_clip"]["correct"].items():
+                m["per_clip"]["correct"].setdefault(cond, runs)
+    return list(merged.values())
 
 
 def pool(studies: list[dict], seeds: list[int] | None = None) -> tuple[dict, np.ndarray, np.ndarray, list[int]]:
@@ -57,6 +74,7 @@ def main(argv=None) -> dict:
     missing = [str(f) for f, s in zip(args.studies, studies) if "per_clip" not in s]
     if missing:
         raise SystemExit(f"No per-clip results in {missing}: gather them again with augment_study.py.")
+    studies = merge_folds(studies)
     correct, y, corpora, seeds = pool(studies)
     summary = summarize(correct, y, corpora)
     per_fold = {s["fold"]: summarize(*pool([s], seeds)[:3]) for s in studies}  # same seeds as the pool
