@@ -90,6 +90,7 @@ CONDITIONS = {
     "real+specaug+gen(1,filtered,enhanced)": Condition(True, 1.0, True, enhanced=True),
     "real+specaug+crops(1)": Condition(True, 1.0, crops=True),
     "real+specaug+vtlp": Condition(True, vtlp=0.1),
+    "real+specaug+vtlp(0.2)": Condition(True, vtlp=0.2),
     "real+specaug+vtlp+gen(1,filtered)": Condition(True, 1.0, True, vtlp=0.1),
     "real+gen(1,vocoded)": Condition(False, 1.0, vocoded=True),
     "real+specaug+gen(1,vocoded)": Condition(True, 1.0, vocoded=True),
