@@ -472,7 +472,7 @@ def circular_measure(args, gen_path: Path) -> dict | None:
 
 def table(summary: dict) -> str:
     lines = ["| condition | EmoDB UA | RAVDESS UA | all UA | all WA | Δ UA vs real+SpecAugment (95% CI), "
-             "EmoDB / RAVDESS / all | Δ UA vs the same without its last addition (generated data, mixup, "
+             "EmoDB / RAVDESS / all | Δ UA vs the same without its last addition (generated data, mixup, VTLP, "
              "fading, style mixing, DDPM, enhancing), EmoDB / RAVDESS / all |",
              "|---|---|---|---|---|---|---|"]
 
