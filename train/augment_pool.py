@@ -8,9 +8,10 @@ correctness per seed; pooled, a condition's UA is taken over the union of the fo
 per seed (the seeds all studies ran), and the paired bootstrap resamples those clips. More
 speakers than one fold: a gain that holds on speakers not used to choose the setting is the
 evidence that counts. Studies of the same fold (a condition run later into its own folder)
-are merged first: they must share test clips, seeds and epochs. Writes OUT/study.json (pooled and per fold), OUT/study.png, OUT/forest.png
-(when the studies share real + SpecAugment: each condition's gain over it with its 95 % CI, per
-fold and pooled, beside the goal's +3 points) and prints the study table.
+are merged first: they must share test clips, seeds and epochs. Writes OUT/study.json (pooled
+and per fold), OUT/study.png, OUT/forest.png (when the studies share real + SpecAugment: each
+condition's gain over it with its 95 % CI, per fold and pooled, beside the goal's +3 points)
+and prints the study table.
 """
 from __future__ import annotations
 
