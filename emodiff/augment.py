@@ -19,7 +19,6 @@ class AugmentConfig:
     gain_db: float = 0.0  # random gain in +-gain_db (a shift of every log-mel bin)
     mixup: float = 0.0  # Beta(alpha, alpha) mixing; 0 = off
     vtlp: float = 0.0  # frequency-axis scale factors drawn from 1 +- vtlp; 0 = off
-    vtlp_boundary: float = 4800.0  # Hz: above this (scaled) frequency the warp bends back to fmax
 
 
 def spec_augment(mel: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -61,7 +60,7 @@ def vtlp(mel: torch.Tensor, alpha: torch.Tensor, mel_config: MelConfig, boundary
     clip b's spectrum is scaled in frequency by alpha[b], as a shorter (alpha > 1) or longer
     vocal tract would move its formants. Generated clips all carry training speakers' voices;
     this varies the voice itself. The warp is piecewise linear: f -> alpha f up to
-    boundary * min(alpha, 1), then straight to fmax, so no band reads from beyond the mel's range.
+    boundary (Hz) * min(alpha, 1), then straight to fmax, so no band reads from beyond the mel's range.
     Each output band reads the input at the frequency that maps onto its centre, interpolated
     linearly in Hz between neighbouring band centres."""
     centres = mel_band_centres(mel_config).to(mel)  # (n_mels,)
@@ -84,7 +83,7 @@ def augment_batch(mel, target, cfg: AugmentConfig, normalizer, gen: torch.Genera
     """`mel` normalised by `normalizer` (whose statistics the gain and warp need)."""
     if cfg.vtlp > 0:
         alpha = 1 + (torch.rand(mel.shape[0], generator=gen) * 2 - 1) * cfg.vtlp
-        raw = vtlp(normalizer.denormalize(mel), alpha, normalizer.mel_config, cfg.vtlp_boundary)
+        raw = vtlp(normalizer.denormalize(mel), alpha, normalizer.mel_config)
         mel = normalizer.normalize(raw)
     if cfg.gain_db > 0:
         mel = apply_gain(mel, cfg.gain_db, normalizer.std, gen)
