@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from emodiff.data import index_corpora
 
@@ -81,8 +82,9 @@ def test_each_augmented_condition_is_compared_with_its_recipe_without_its_additi
         own = augment_study.counterpart(cond)
         if c.enhanced:  # its inputs untouched
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment, c.ratio, crops=True)
-        elif c.fade or c.mixed_style or c.ddpm:  # the same generated set without the variant
-            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False, ddpm=False)
+        elif c.fade or c.mixed_style or c.ddpm or c.new_voice:  # the same generated set without the variant
+            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False, ddpm=False,
+                                                               new_voice=False)
         elif c.vtlp and c.ratio:  # what the generated data add to VTLP
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment, vtlp=c.vtlp)
         elif c.ratio or c.mixup or c.vtlp:  # same recipe, SpecAugment as in cond, no other addition
@@ -195,3 +197,40 @@ def test_mixed_style_references_are_another_emotion_of_the_same_corpus(data_root
     assert all(p.corpus == s.corpus and p.emotion != s.emotion for s, p in zip(sources, partners))
     assert augment_study.style_partners(train, sources) == partners  # a fixed draw
     assert len({p.path for p in partners}) > 1
+
+
+def test_new_voices_blend_two_speakers_of_one_emotion_between_and_beyond(data_root):
+    train = index_corpora(data_root)
+    sources = augment_study.round_robin(train, 60)
+    voices, w = augment_study.voice_partners(train, sources)
+    assert all(v.corpus == s.corpus and v.emotion == s.emotion and v.speaker != s.speaker
+               for s, v in zip(sources, voices))
+    lo, hi = augment_study.VOICE_BLEND
+    assert ((w >= lo) & (w <= hi)).all() and ((w < 0) | (w > 1)).any() and ((w > 0) & (w < 1)).any()
+    again = augment_study.voice_partners(train, sources)  # a fixed draw
+    assert again[0] == voices and np.array_equal(again[1], w)
+
+
+@pytest.mark.parametrize("blend, styled_on", [((0.0, 0.0), "own"), ((1.0, 1.0), "partner")])
+def test_new_voice_set_at_the_blends_ends_is_styled_on_either_voice(data_root, tmp_path, monkeypatch,
+                                                                     blend, styled_on):
+    from .test_diffusion import wake
+
+    by_speaker = {}  # two angry clips of each of two speakers
+    for r in index_corpora(data_root, corpora=["emodb"]):
+        if r.emotion == "angry":
+            by_speaker.setdefault(r.speaker, []).append(r)
+    train = [r for clips in list(by_speaker.values())[:2] for r in clips[:2]]
+    assert len({r.speaker for r in train}) == 2
+    rng = np.random.default_rng(0)
+    mels = {r.path: (rng.normal(-5, 2, (80, 40))).astype(np.float32) for r in train}
+    pipe = tiny_pipeline()
+    wake(pipe.unet)
+    monkeypatch.setattr(augment_study, "VOICE_BLEND", blend)
+    augment_study.generate_set(pipe, train, mels, 4, 32, 2, 2.0, tmp_path / "voices.npz", new_voice=True)
+    voices = np.load(tmp_path / "voices.npz")["mels"].astype(np.float32)
+    sources = augment_study.round_robin(train, 4)
+    refs = sources if styled_on == "own" else augment_study.voice_partners(train, sources)[0]
+    expected = pipe.generate_batch([r.emotion for r in sources], 32, 2, 2.0, torch.Generator().manual_seed(0),
+                                   [torch.from_numpy(mels[r.path]) for r in refs])
+    np.testing.assert_allclose(voices, expected.numpy().astype(np.float16).astype(np.float32))

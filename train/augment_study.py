@@ -14,13 +14,14 @@ probability of the requested emotion (`--judge`, a classifier trained on the fol
 speakers, not one of the study's), and at 1 with the generated mels vocoded by HiFi-GAN and
 analysed again, as if the clips had been saved as audio; or each styled on a training clip of
 another emotion (style mixing: the requested emotion on another utterance's voice, so
-speaker and emotion come apart); or sampled by ancestral DDPM over `--ddpm-steps` steps instead
-of the few-step solver (slower, but closer to real speech); or, as the paper makes its data,
-enhanced: each a training clip's crop noised to `--enhance-strength` and denoised toward its
-own emotion (SDEdit), so the clip's speaker, words and timing stay and only detail is new;
-its control puts those very crops, untouched, in the generated clips' place (what does the
-diffusion add to them?). Every generated clip carries a training speaker's voice; the
-speaker-varying, generator-free baseline warps every clip's frequency axis instead (vocal tract
+speaker and emotion come apart); or styled on a blend of two training speakers' style
+vectors, between or beyond them (new voices, no training speaker's own); or sampled by
+ancestral DDPM over `--ddpm-steps` steps instead of the few-step solver (slower, but closer
+to real speech); or, as the paper makes its data, enhanced: each a training clip's crop
+noised to `--enhance-strength` and denoised toward its own emotion (SDEdit), so the clip's
+speaker, words and timing stay and only detail is new; its control puts those very crops,
+untouched, in the generated clips' place (what does the diffusion add to them?). Every other
+generated set carries the training speakers' voices; the speaker-varying, generator-free baseline warps every clip's frequency axis instead (vocal tract
 length perturbation, `real+specaug+vtlp`), alone and under the filtered generated set.
 One more generator baseline, asked for by name only: real + SpecAugment + the conditional
 DCGAN's clips at 1 (`--gan`, a train/train_gan.py folder of the same fold). Writes
@@ -67,11 +68,12 @@ class Condition(NamedTuple):
     enhanced: bool = False  # training clips partly noised and denoised (--enhance-strength), not sampled from noise
     crops: bool = False  # the enhanced pool's training crops, untouched: the enhanced condition's control
     vtlp: float = 0.0  # vocal tract length perturbation of every clip, the speaker-varying generator-free baseline
+    new_voice: bool = False  # each generated clip styled on a blend of two training speakers' styles (VOICE_BLEND)
 
     @property
     def pool_key(self) -> tuple:
-        """What sets this condition's generated pool apart: (mixed_style, ddpm, enhanced)."""
-        return self.mixed_style, self.ddpm, self.enhanced
+        """What sets this condition's generated pool apart: (mixed_style, ddpm, enhanced, new_voice)."""
+        return self.mixed_style, self.ddpm, self.enhanced, self.new_voice
 
 
 CONDITIONS = {
@@ -86,6 +88,7 @@ CONDITIONS = {
     "real+specaug+gen(1,filtered,fade)": Condition(True, 1.0, True, fade=True),
     "real+specaug+gen(1,filtered,mixed-style)": Condition(True, 1.0, True, mixed_style=True),
     "real+specaug+gen(1,filtered,ddpm)": Condition(True, 1.0, True, ddpm=True),
+    "real+specaug+gen(1,filtered,new-voice)": Condition(True, 1.0, True, new_voice=True),
     "real+specaug+gen(1,enhanced)": Condition(True, 1.0, enhanced=True),
     "real+specaug+gen(1,filtered,enhanced)": Condition(True, 1.0, True, enhanced=True),
     "real+specaug+crops(1)": Condition(True, 1.0, crops=True),
@@ -99,6 +102,9 @@ CONDITIONS = {
 BASELINE = "real+specaug"
 FILTER_KEEP = 0.5  # share of the generated pool a judge-filtered condition keeps
 PER_CLIP = ("mels", "emotions", "corpora")  # a generated set's arrays with one row per clip
+# A new voice's style is s + w (s' - s) for two training speakers' styles s, s', w drawn from this
+# range: half the draws fall between the two voices, half beyond either, where no training speaker is.
+VOICE_BLEND = (-0.5, 1.5)
 
 
 def round_robin(train, n: int) -> list:
@@ -108,18 +114,31 @@ def round_robin(train, n: int) -> list:
     return [order[i % len(order)] for i in range(n)]
 
 
-def style_partners(train, sources) -> list:
-    """For each source clip a training clip of the same corpus and another emotion (fixed
-    draw): the style reference of a mixed-style set."""
+def partners(train, sources, fits) -> list:
+    """For each source clip s a training clip o of the same corpus with fits(s, o) (fixed draw):
+    another emotion's clip, the style reference of a mixed-style set, or another speaker's,
+    the second voice of a new-voice set's blend."""
     rng = np.random.default_rng(0)
     pools = {}
     for r in train:
         pools.setdefault(r.corpus, []).append(r)
-    partners = []
+    chosen = []
     for r in sources:
-        others = [o for o in pools[r.corpus] if o.emotion != r.emotion]
-        partners.append(others[rng.integers(len(others))])
-    return partners
+        others = [o for o in pools[r.corpus] if fits(r, o)]
+        chosen.append(others[rng.integers(len(others))])
+    return chosen
+
+
+def style_partners(train, sources) -> list:
+    """A mixed-style set's style references: a clip of another emotion for each source clip."""
+    return partners(train, sources, lambda s, o: o.emotion != s.emotion)
+
+
+def voice_partners(train, sources) -> tuple[list, np.ndarray]:
+    """For each source clip a clip of the same emotion by another speaker of its corpus, and
+    the blend weight of that speaker's style (VOICE_BLEND; fixed draw)."""
+    chosen = partners(train, sources, lambda s, o: o.speaker != s.speaker and o.emotion == s.emotion)
+    return chosen, np.random.default_rng(1).uniform(*VOICE_BLEND, len(sources)).astype(np.float32)
 
 
 def training_crops(sources, mels, frames: int) -> np.ndarray:
@@ -131,14 +150,16 @@ def training_crops(sources, mels, frames: int) -> np.ndarray:
 
 def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: float, path: Path,
                  batch: int = 32, source: str = "", mixed_style: bool = False, sampler: str = "dpm",
-                 strength: float = 0.0) -> None:
+                 strength: float = 0.0, new_voice: bool = False) -> None:
     """n generated mels, emotions and corpora following the training clips round-robin; each
-    styled on its training clip, or with `mixed_style` on one of another emotion; sampled by
-    the pipeline's `sampler` ("dpm", the few-step solver, or "ddpm", ancestral) in `steps`.
-    With a `strength`, each is instead a random crop of its training clip, enhanced toward
-    the clip's own emotion from that far along the `steps`."""
+    styled on its training clip, with `mixed_style` on one of another emotion, or with
+    `new_voice` on a blend of its clip's and another speaker's styles (`voice_partners`);
+    sampled by the pipeline's `sampler` ("dpm", the few-step solver, or "ddpm", ancestral) in
+    `steps`. With a `strength`, each is instead a random crop of its training clip, enhanced
+    toward the clip's own emotion from that far along the `steps`."""
     sources = round_robin(train, n)
     styles = style_partners(train, sources) if mixed_style else sources
+    voices, weights = voice_partners(train, sources) if new_voice else (None, None)
     crops = torch.from_numpy(training_crops(sources, mels, frames)) if strength else None
     out = []
     gen = torch.Generator().manual_seed(0)
@@ -146,6 +167,12 @@ def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: f
         emotions = [r.emotion for r in sources[s:s + batch]]
         if strength:
             mel = pipe.enhance_batch(crops[s:s + batch], emotions, strength, steps, guidance, gen, sampler)
+        elif new_voice:
+            own, other = (torch.cat([pipe.style_of(torch.from_numpy(mels[r.path])) for r in rs])
+                          for rs in (sources[s:s + batch], voices[s:s + batch]))
+            w = torch.from_numpy(weights[s:s + batch])[:, None]
+            mel = pipe.generate_batch(emotions, frames, steps, guidance, gen, sampler=sampler,
+                                      style=own + w * (other - own))
         else:
             refs = [torch.from_numpy(mels[r.path]) for r in styles[s:s + batch]]
             mel = pipe.generate_batch(emotions, frames, steps, guidance, gen, refs, sampler)
@@ -326,8 +353,9 @@ def main(argv=None) -> dict:
                      for c in diffusion), default=0.0)
 
     def suffix(key: tuple) -> str:
-        mixed_style, ddpm, enhanced = key
-        return ("_ddpm" if ddpm else "") + ("_mixedstyle" if mixed_style else "") + ("_enhanced" if enhanced else "")
+        mixed_style, ddpm, enhanced, new_voice = key
+        return ("_ddpm" if ddpm else "") + ("_mixedstyle" if mixed_style else "") + ("_enhanced" if enhanced else "") \
+            + ("_newvoice" if new_voice else "")
 
     def pool(key: tuple) -> Path:
         return args.out / f"generated_fold{args.fold}{suffix(key)}.npz"
@@ -335,7 +363,7 @@ def main(argv=None) -> dict:
     def kept(key: tuple) -> Path:
         return pool(key).with_name(f"{pool(key).stem}_filtered.npz")
 
-    gen_path, source = pool((False, False, False)), None
+    gen_path, source = pool((False, False, False, False)), None
     if max_ratio > 0:
         if args.pipeline is None:
             raise SystemExit("Conditions with generated data need --pipeline.")
@@ -345,10 +373,11 @@ def main(argv=None) -> dict:
         source = f"{fingerprint(args.pipeline)} steps={pipe_meta.get('steps')} guidance={args.guidance}"
         pipe = None  # loaded once, only if a pool is missing
         for key in sorted({c.pool_key for c in diffusion}):
-            mixed_style, ddpm, enhanced = key
-            # a DDPM or enhanced pool's source says so; the solver's keeps the form older sets carry
+            mixed_style, ddpm, enhanced, new_voice = key
+            # a DDPM, enhanced or new-voice pool's source says so; the solver's keeps the form older sets carry
             key_source = (source + (f" sampler=ddpm-{args.ddpm_steps}" if ddpm else "")
-                          + (f" enhance={args.enhance_strength}" if enhanced else ""))
+                          + (f" enhance={args.enhance_strength}" if enhanced else "")
+                          + (f" voices=blend{VOICE_BLEND}" if new_voice else ""))
             path = pool(key)
             if path.exists() and str(np.load(path).get("source")) != key_source:  # sets before 'source': stale
                 raise SystemExit(f"{path} was generated by another pipeline or sampler; use another --out.")
@@ -357,7 +386,7 @@ def main(argv=None) -> dict:
                 generate_set(pipe, train, mels, int(np.ceil(max_ratio * len(train))), args.crop_frames,
                              args.ddpm_steps if ddpm else args.gen_steps, args.guidance, path, source=key_source,
                              mixed_style=mixed_style, sampler="ddpm" if ddpm else "dpm",
-                             strength=args.enhance_strength if enhanced else 0.0)
+                             strength=args.enhance_strength if enhanced else 0.0, new_voice=new_voice)
     gan_path, gan_source = args.out / f"generated_fold{args.fold}_gan.npz", None
     gan_ratio = max((c.ratio for c in conditions if c.gan), default=0.0)
     if gan_ratio > 0:
@@ -435,7 +464,7 @@ def main(argv=None) -> dict:
 
 def counterpart(cond: str) -> str | None:
     """The condition that differs from `cond` only by lacking the last thing it adds: the fair
-    reference for what that adds. A faded, mixed-style or DDPM-sampled set is compared with
+    reference for what that adds. A faded, mixed-style, new-voice or DDPM-sampled set is compared with
     the same set without that (does the variant help?), an enhanced set with its inputs, the
     untouched crops (what does the diffusion add?), generated data under VTLP with VTLP alone;
     other generated data, mixup or VTLP with the same recipe without them (apart from
@@ -443,7 +472,7 @@ def counterpart(cond: str) -> str | None:
     c = CONDITIONS[cond]
     if c.enhanced:
         return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, c.ratio, crops=True))
-    for variant in ("fade", "mixed_style", "ddpm"):
+    for variant in ("fade", "mixed_style", "ddpm", "new_voice"):
         if getattr(c, variant):
             return next(k for k, v in CONDITIONS.items() if v == c._replace(**{variant: False}))
     if c.vtlp and c.ratio:
@@ -473,7 +502,7 @@ def circular_measure(args, gen_path: Path) -> dict | None:
 def table(summary: dict) -> str:
     lines = ["| condition | EmoDB UA | RAVDESS UA | all UA | all WA | Δ UA vs real+SpecAugment (95% CI), "
              "EmoDB / RAVDESS / all | Δ UA vs the same without its last addition (generated data, mixup, VTLP, "
-             "fading, style mixing, DDPM, enhancing), EmoDB / RAVDESS / all |",
+             "fading, style mixing, new voices, DDPM, enhancing), EmoDB / RAVDESS / all |",
              "|---|---|---|---|---|---|---|"]
 
     def pct(s, corpus):

@@ -137,15 +137,19 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
 
     def generate_batch(self, emotions, frames: int = 128, steps: int = 25, guidance: float = DEFAULT_GUIDANCE,
                        generator: torch.Generator | None = None, references=None,
-                       sampler: str = "dpm") -> torch.Tensor:
+                       sampler: str = "dpm", style: torch.Tensor | None = None) -> torch.Tensor:
         """Many mels at once (data augmentation): `emotions` list of names, optional
-        `references` list of raw log-mels (one per emotion) -> (B, n_mels, frames') raw
+        `references` list of raw log-mels (one per emotion) or `style` vectors (B, style_dim),
+        e.g. blends of `style_of` vectors, voices no reference has -> (B, n_mels, frames') raw
         log-mels, frames' = `frames` rounded up to what the UNet needs."""
         idx = [self._emotion_index(e) for e in emotions]
         frames = self._frames(max(frames, 8))
-        style = None
         if references is not None:
+            if style is not None:
+                raise ValueError("Give references or style vectors, not both.")
             style = torch.cat([self.style_of(torch.as_tensor(r)) for r in references])
+        if style is not None:
+            style = style.to(self.device, self.unet.dtype)
         solver = self._sampler(sampler, steps)
         x = torch.randn((len(idx), self.unet.config.n_mels, frames), generator=generator,
                         dtype=self.unet.dtype).to(self.device) * solver.init_noise_sigma
