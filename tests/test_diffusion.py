@@ -97,7 +97,8 @@ def test_style_vectors_stand_in_for_references():
     by_vec = pipe.generate_batch(["sad", "fear"], 32, 3, generator=mel_seed(0), style=style)
     torch.testing.assert_close(by_ref, by_vec)
     # A vector no reference gives (a blend beyond the two) makes another mel.
-    beyond = pipe.generate_batch(["sad", "fear"], 32, 3, generator=mel_seed(0), style=style + 1.5 * (style.flip(0) - style))
+    blend = style + 1.5 * (style.flip(0) - style)
+    beyond = pipe.generate_batch(["sad", "fear"], 32, 3, generator=mel_seed(0), style=blend)
     assert not torch.allclose(by_ref, beyond)
     with pytest.raises(ValueError, match="not both"):
         pipe.generate_batch(["sad", "fear"], 32, 3, references=refs, style=style)

@@ -21,8 +21,9 @@ to real speech); or, as the paper makes its data, enhanced: each a training clip
 noised to `--enhance-strength` and denoised toward its own emotion (SDEdit), so the clip's
 speaker, words and timing stay and only detail is new; its control puts those very crops,
 untouched, in the generated clips' place (what does the diffusion add to them?). Every other
-generated set carries the training speakers' voices; the speaker-varying, generator-free baseline warps every clip's frequency axis instead (vocal tract
-length perturbation, `real+specaug+vtlp`), alone and under the filtered generated set.
+generated set carries the training speakers' voices; the speaker-varying, generator-free
+baseline warps every clip's frequency axis instead (vocal tract length perturbation,
+`real+specaug+vtlp`), alone and under the filtered generated set.
 One more generator baseline, asked for by name only: real + SpecAugment + the conditional
 DCGAN's clips at 1 (`--gan`, a train/train_gan.py folder of the same fold). Writes
 OUT/study.json, OUT/study.png and prints a table, with a paired bootstrap over test clips
