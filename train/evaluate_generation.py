@@ -13,7 +13,9 @@ the test speakers. Reported:
 - enhancement: judge probability of the target emotion before and after, and mel L1 to
   the source, for strengths 0.1 ... 0.9 (plot beside the JSON);
 - the same recognition, distance and diversity for augmentation sets that
-  train/augment_study.py wrote (`--sets`), beside real training-speaker crops of their length.
+  train/augment_study.py wrote (`--sets`), beside real training-speaker crops of their length,
+  and for each how far its voices lie from the training speakers' (`voice_distance`), beside
+  real crops of the training and of the unseen speakers.
 """
 from __future__ import annotations
 
@@ -47,6 +49,14 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
 def pairwise(x: np.ndarray) -> float:
     d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
     return float(d[np.triu_indices(len(x), 1)].mean())
+
+
+def voice_distance(pipe, centroids: torch.Tensor, mels) -> float:
+    """Mean distance of each mel's style vector (the generator's own style encoder) to the
+    nearest training speaker's mean style vector: how far from every voice the generator was
+    trained on a clip lies, as the generator sees voices. Unseen speakers' clips set the scale."""
+    styles = torch.cat([pipe.style_of(torch.as_tensor(m, dtype=torch.float32)) for m in mels])
+    return float(torch.cdist(styles, centroids).min(1).values.mean())
 
 
 def main(argv=None) -> dict:
@@ -131,7 +141,7 @@ def main(argv=None) -> dict:
             plot_grid(fake, n, test_mels, test_recs, args.out.with_name(args.out.stem + "_grid.png"))
 
     if args.sets:
-        results["sets"] = judge_sets(args, judged, train_recs, train_mels)
+        results["sets"] = judge_sets(args, judged, pipe, train_recs, train_mels, test_mels)
     if args.n_enhance:
         results["enhancement"] = enhancement(pipe, judge, test_mels, test_recs, args)
         plot_enhancement(results["enhancement"], args.out.with_name(args.out.stem + "_enhance.png"))
@@ -139,25 +149,34 @@ def main(argv=None) -> dict:
     return results
 
 
-def judge_sets(args, judged, train_recs, train_mels) -> dict:
-    """`judged` on the first --set-n clips per emotion of each augmentation set, and on as many
-    random crops of real training-speaker clips of the sets' length: the floor for sets whose
-    clips are shorter than whole utterances."""
+def judge_sets(args, judged, pipe, train_recs, train_mels, test_mels) -> dict:
+    """`judged` and `voice_distance` on the first --set-n clips per emotion of each augmentation
+    set, and on as many random crops of real training-speaker clips of the sets' length: the
+    floor for sets whose clips are shorter than whole utterances; the voice distance of as many
+    crops of real unseen-speaker clips too (new voices)."""
     out, rng = {}, np.random.default_rng(0)
+    speakers = np.array([r.speaker for r in train_recs])
+    train_styles = torch.cat([pipe.style_of(torch.as_tensor(m, dtype=torch.float32)) for m in train_mels])
+    centroids = torch.stack([train_styles[torch.from_numpy(speakers == k)].mean(0) for k in np.unique(speakers)])
     for path in args.sets:
         with np.load(path) as data:
             mels, source = data["mels"], str(data.get("source"))  # each access reads the file again
             target = np.array([EMOTIONS.index(str(e)) for e in data["emotions"]])
         take = np.concatenate([np.flatnonzero(target == k)[:args.set_n] for k in range(6)])
         out[str(path)] = {"source": source, "n_per_emotion": args.set_n, "frames": int(mels.shape[-1]),
-                          **judged(mels[take].astype(np.float32), target[take])}
+                          **judged(mels[take].astype(np.float32), target[take]),
+                          "voice_distance": voice_distance(pipe, centroids, mels[take])}
     lengths = {v["frames"] for v in out.values()}
     if len(lengths) == 1:
         frames = lengths.pop()
         target = np.array([EMOTIONS.index(r.emotion) for r in train_recs])
         take = np.concatenate([rng.permutation(np.flatnonzero(target == k))[:args.set_n] for k in range(6)])
         crops = np.stack([random_crop(train_mels[i], frames, rng)[0] for i in take])
-        out["real training crops"] = {"n_per_emotion": args.set_n, "frames": frames, **judged(crops, target[take])}
+        out["real training crops"] = {"n_per_emotion": args.set_n, "frames": frames, **judged(crops, target[take]),
+                                      "voice_distance": voice_distance(pipe, centroids, crops)}
+        unseen = [random_crop(m, frames, rng)[0] for m in test_mels]
+        out["real unseen-speaker crops"] = {"n": len(unseen), "frames": frames,
+                                            "voice_distance": voice_distance(pipe, centroids, unseen)}
     for name, entry in out.items():
         print(name, {k: round(v, 3) for k, v in entry.items() if isinstance(v, float)})
     return out
