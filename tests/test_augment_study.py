@@ -82,9 +82,8 @@ def test_each_augmented_condition_is_compared_with_its_recipe_without_its_additi
         own = augment_study.counterpart(cond)
         if c.enhanced:  # its inputs untouched
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment, c.ratio, crops=True)
-        elif c.fade or c.mixed_style or c.ddpm or c.new_voice:  # the same generated set without the variant
-            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False, ddpm=False,
-                                                               new_voice=False)
+        elif c.fade or c.mixed_style or c.ddpm or c.voice:  # the same generated set without the variant
+            assert augment_study.CONDITIONS[own] == c._replace(fade=False, mixed_style=False, ddpm=False, voice="")
         elif c.vtlp and c.ratio:  # what the generated data add to VTLP
             assert augment_study.CONDITIONS[own] == augment_study.Condition(c.specaugment, vtlp=c.vtlp)
         elif c.ratio or c.mixup or c.vtlp:  # same recipe, SpecAugment as in cond, no other addition
@@ -227,10 +226,31 @@ def test_new_voice_set_at_the_blends_ends_is_styled_on_either_voice(data_root, t
     pipe = tiny_pipeline()
     wake(pipe.unet)
     monkeypatch.setattr(augment_study, "VOICE_BLEND", blend)
-    augment_study.generate_set(pipe, train, mels, 4, 32, 2, 2.0, tmp_path / "voices.npz", new_voice=True)
+    augment_study.generate_set(pipe, train, mels, 4, 32, 2, 2.0, tmp_path / "voices.npz", voice="blend")
     voices = np.load(tmp_path / "voices.npz")["mels"].astype(np.float32)
     sources = augment_study.round_robin(train, 4)
     refs = sources if styled_on == "own" else augment_study.voice_partners(train, sources)[0]
     expected = pipe.generate_batch([r.emotion for r in sources], 32, 2, 2.0, torch.Generator().manual_seed(0),
                                    [torch.from_numpy(mels[r.path]) for r in refs])
     np.testing.assert_allclose(voices, expected.numpy().astype(np.float16).astype(np.float32))
+
+
+def test_exaggerated_voices_lie_gain_times_as_far_from_their_corpus_mean(data_root, monkeypatch):
+    train = index_corpora(data_root)
+    rng = np.random.default_rng(0)
+    mels = {r.path: rng.normal(-5, 2, (80, 40)).astype(np.float32) for r in train}
+    pipe = tiny_pipeline()
+    sources = augment_study.round_robin(train, 12)
+    own = torch.cat([pipe.style_of(torch.from_numpy(mels[r.path])) for r in sources])
+    monkeypatch.setattr(augment_study, "VOICE_GAIN", 1.0)  # no exaggeration: each clip's own voice
+    torch.testing.assert_close(augment_study.voice_styles(pipe, train, mels, sources, "exaggerated"), own)
+    monkeypatch.setattr(augment_study, "VOICE_GAIN", 3.0)
+    far = augment_study.voice_styles(pipe, train, mels, sources, "exaggerated")
+    centre = (3 * own - far) / 2  # m + 3 (s - m) = far  =>  m = (3 s - far) / 2
+    corpora = [r.corpus for r in sources]
+    for c in set(corpora):  # one centre per corpus, each its training clips' mean style
+        rows = [i for i, k in enumerate(corpora) if k == c]
+        every = torch.cat([pipe.style_of(torch.from_numpy(mels[r.path])) for r in train if r.corpus == c])
+        torch.testing.assert_close(centre[rows], every.mean(0).expand(len(rows), -1), atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="Unknown voice"):
+        augment_study.voice_styles(pipe, train, mels, sources, "whisper")

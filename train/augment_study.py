@@ -69,12 +69,12 @@ class Condition(NamedTuple):
     enhanced: bool = False  # training clips partly noised and denoised (--enhance-strength), not sampled from noise
     crops: bool = False  # the enhanced pool's training crops, untouched: the enhanced condition's control
     vtlp: float = 0.0  # vocal tract length perturbation of every clip, the speaker-varying generator-free baseline
-    new_voice: bool = False  # each generated clip styled on a blend of two training speakers' styles (VOICE_BLEND)
+    voice: str = ""  # generated clips' style vectors if not their clips': "blend", "exaggerated" (voice_styles)
 
     @property
     def pool_key(self) -> tuple:
-        """What sets this condition's generated pool apart: (mixed_style, ddpm, enhanced, new_voice)."""
-        return self.mixed_style, self.ddpm, self.enhanced, self.new_voice
+        """What sets this condition's generated pool apart: (mixed_style, ddpm, enhanced, voice)."""
+        return self.mixed_style, self.ddpm, self.enhanced, self.voice
 
 
 CONDITIONS = {
@@ -89,7 +89,8 @@ CONDITIONS = {
     "real+specaug+gen(1,filtered,fade)": Condition(True, 1.0, True, fade=True),
     "real+specaug+gen(1,filtered,mixed-style)": Condition(True, 1.0, True, mixed_style=True),
     "real+specaug+gen(1,filtered,ddpm)": Condition(True, 1.0, True, ddpm=True),
-    "real+specaug+gen(1,filtered,new-voice)": Condition(True, 1.0, True, new_voice=True),
+    "real+specaug+gen(1,filtered,new-voice)": Condition(True, 1.0, True, voice="blend"),
+    "real+specaug+gen(1,filtered,exaggerated-voice)": Condition(True, 1.0, True, voice="exaggerated"),
     "real+specaug+gen(1,enhanced)": Condition(True, 1.0, enhanced=True),
     "real+specaug+gen(1,filtered,enhanced)": Condition(True, 1.0, True, enhanced=True),
     "real+specaug+crops(1)": Condition(True, 1.0, crops=True),
@@ -106,6 +107,10 @@ PER_CLIP = ("mels", "emotions", "corpora")  # a generated set's arrays with one 
 # A new voice's style is s + w (s' - s) for two training speakers' styles s, s', w drawn from this
 # range: half the draws fall between the two voices, half beyond either, where no training speaker is.
 VOICE_BLEND = (-0.5, 1.5)
+# An exaggerated voice's style is m + g (s - m), m its corpus's mean style: each training voice's
+# difference from the average voice, g times over (the generator renders voices closer together
+# than real speakers are).
+VOICE_GAIN = 3.0
 
 
 def round_robin(train, n: int) -> list:
@@ -142,6 +147,26 @@ def voice_partners(train, sources) -> tuple[list, np.ndarray]:
     return chosen, np.random.default_rng(1).uniform(*VOICE_BLEND, len(sources)).astype(np.float32)
 
 
+def voice_styles(pipe, train, mels, sources, voice: str) -> torch.Tensor:
+    """Style vectors (len(sources), style_dim) of a set with new voices: each source clip's
+    blended with another speaker's ("blend", VOICE_BLEND) or pushed away from its corpus's mean
+    voice ("exaggerated", VOICE_GAIN)."""
+    def styles(records):
+        return torch.cat([pipe.style_of(torch.from_numpy(mels[r.path])) for r in records])
+
+    own = styles(sources)
+    if voice == "blend":
+        voices, weights = voice_partners(train, sources)
+        return own + torch.from_numpy(weights)[:, None] * (styles(voices) - own)
+    if voice == "exaggerated":
+        corpora = np.array([r.corpus for r in train])
+        every = styles(train)
+        mean = {c: every[torch.from_numpy(corpora == c)].mean(0) for c in np.unique(corpora)}
+        centre = torch.stack([mean[r.corpus] for r in sources])
+        return centre + VOICE_GAIN * (own - centre)
+    raise ValueError(f"Unknown voice {voice!r}; choose blend or exaggerated.")
+
+
 def training_crops(sources, mels, frames: int) -> np.ndarray:
     """A random `frames`-long crop of each source clip (fixed draw): an enhanced set's inputs,
     and its control."""
@@ -151,16 +176,16 @@ def training_crops(sources, mels, frames: int) -> np.ndarray:
 
 def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: float, path: Path,
                  batch: int = 32, source: str = "", mixed_style: bool = False, sampler: str = "dpm",
-                 strength: float = 0.0, new_voice: bool = False) -> None:
+                 strength: float = 0.0, voice: str = "") -> None:
     """n generated mels, emotions and corpora following the training clips round-robin; each
     styled on its training clip, with `mixed_style` on one of another emotion, or with
-    `new_voice` on a blend of its clip's and another speaker's styles (`voice_partners`);
+    a new `voice`, a style vector no training clip has (`voice_styles`);
     sampled by the pipeline's `sampler` ("dpm", the few-step solver, or "ddpm", ancestral) in
     `steps`. With a `strength`, each is instead a random crop of its training clip, enhanced
     toward the clip's own emotion from that far along the `steps`."""
     sources = round_robin(train, n)
     styles = style_partners(train, sources) if mixed_style else sources
-    voices, weights = voice_partners(train, sources) if new_voice else (None, None)
+    style = voice_styles(pipe, train, mels, sources, voice) if voice else None
     crops = torch.from_numpy(training_crops(sources, mels, frames)) if strength else None
     out = []
     gen = torch.Generator().manual_seed(0)
@@ -168,12 +193,9 @@ def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: f
         emotions = [r.emotion for r in sources[s:s + batch]]
         if strength:
             mel = pipe.enhance_batch(crops[s:s + batch], emotions, strength, steps, guidance, gen, sampler)
-        elif new_voice:
-            own, other = (torch.cat([pipe.style_of(torch.from_numpy(mels[r.path])) for r in rs])
-                          for rs in (sources[s:s + batch], voices[s:s + batch]))
-            w = torch.from_numpy(weights[s:s + batch])[:, None]
+        elif voice:
             mel = pipe.generate_batch(emotions, frames, steps, guidance, gen, sampler=sampler,
-                                      style=own + w * (other - own))
+                                      style=style[s:s + batch])
         else:
             refs = [torch.from_numpy(mels[r.path]) for r in styles[s:s + batch]]
             mel = pipe.generate_batch(emotions, frames, steps, guidance, gen, refs, sampler)
@@ -354,9 +376,9 @@ def main(argv=None) -> dict:
                      for c in diffusion), default=0.0)
 
     def suffix(key: tuple) -> str:
-        mixed_style, ddpm, enhanced, new_voice = key
+        mixed_style, ddpm, enhanced, voice = key
         return ("_ddpm" if ddpm else "") + ("_mixedstyle" if mixed_style else "") + ("_enhanced" if enhanced else "") \
-            + ("_newvoice" if new_voice else "")
+            + {"": "", "blend": "_newvoice", "exaggerated": "_exaggerated"}[voice]
 
     def pool(key: tuple) -> Path:
         return args.out / f"generated_fold{args.fold}{suffix(key)}.npz"
@@ -364,7 +386,7 @@ def main(argv=None) -> dict:
     def kept(key: tuple) -> Path:
         return pool(key).with_name(f"{pool(key).stem}_filtered.npz")
 
-    gen_path, source = pool((False, False, False, False)), None
+    gen_path, source = pool((False, False, False, "")), None
     if max_ratio > 0:
         if args.pipeline is None:
             raise SystemExit("Conditions with generated data need --pipeline.")
@@ -374,11 +396,12 @@ def main(argv=None) -> dict:
         source = f"{fingerprint(args.pipeline)} steps={pipe_meta.get('steps')} guidance={args.guidance}"
         pipe = None  # loaded once, only if a pool is missing
         for key in sorted({c.pool_key for c in diffusion}):
-            mixed_style, ddpm, enhanced, new_voice = key
+            mixed_style, ddpm, enhanced, voice = key
             # a DDPM, enhanced or new-voice pool's source says so; the solver's keeps the form older sets carry
             key_source = (source + (f" sampler=ddpm-{args.ddpm_steps}" if ddpm else "")
                           + (f" enhance={args.enhance_strength}" if enhanced else "")
-                          + (f" voices=blend{VOICE_BLEND}" if new_voice else ""))
+                          + {"": "", "blend": f" voices=blend{VOICE_BLEND}",
+                             "exaggerated": f" voices=gain{VOICE_GAIN}"}[voice])
             path = pool(key)
             if path.exists() and str(np.load(path).get("source")) != key_source:  # sets before 'source': stale
                 raise SystemExit(f"{path} was generated by another pipeline or sampler; use another --out.")
@@ -387,7 +410,7 @@ def main(argv=None) -> dict:
                 generate_set(pipe, train, mels, int(np.ceil(max_ratio * len(train))), args.crop_frames,
                              args.ddpm_steps if ddpm else args.gen_steps, args.guidance, path, source=key_source,
                              mixed_style=mixed_style, sampler="ddpm" if ddpm else "dpm",
-                             strength=args.enhance_strength if enhanced else 0.0, new_voice=new_voice)
+                             strength=args.enhance_strength if enhanced else 0.0, voice=voice)
     gan_path, gan_source = args.out / f"generated_fold{args.fold}_gan.npz", None
     gan_ratio = max((c.ratio for c in conditions if c.gan), default=0.0)
     if gan_ratio > 0:
@@ -473,9 +496,10 @@ def counterpart(cond: str) -> str | None:
     c = CONDITIONS[cond]
     if c.enhanced:
         return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, c.ratio, crops=True))
-    for variant in ("fade", "mixed_style", "ddpm", "new_voice"):
+    for variant in ("fade", "mixed_style", "ddpm", "voice"):
         if getattr(c, variant):
-            return next(k for k, v in CONDITIONS.items() if v == c._replace(**{variant: False}))
+            without = c._replace(**{variant: Condition._field_defaults[variant]})
+            return next(k for k, v in CONDITIONS.items() if v == without)
     if c.vtlp and c.ratio:
         return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, vtlp=c.vtlp))
     if not (c.ratio or c.mixup or c.vtlp):
