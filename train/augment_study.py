@@ -14,8 +14,9 @@ probability of the requested emotion (`--judge`, a classifier trained on the fol
 speakers, not one of the study's), and at 1 with the generated mels vocoded by HiFi-GAN and
 analysed again, as if the clips had been saved as audio; or each styled on a training clip of
 another emotion (style mixing: the requested emotion on another utterance's voice, so
-speaker and emotion come apart); or styled on a blend of two training speakers' style
-vectors, between or beyond them (new voices, no training speaker's own); or sampled by
+speaker and emotion come apart); or styled on voices no training speaker has: a blend of two
+training speakers' style vectors, between or beyond them, or a training voice exaggerated
+away from its corpus's average (new voices); or sampled by
 ancestral DDPM over `--ddpm-steps` steps instead of the few-step solver (slower, but closer
 to real speech); or, as the paper makes its data, enhanced: each a training clip's crop
 noised to `--enhance-strength` and denoised toward its own emotion (SDEdit), so the clip's
@@ -108,8 +109,8 @@ PER_CLIP = ("mels", "emotions", "corpora")  # a generated set's arrays with one 
 # range: half the draws fall between the two voices, half beyond either, where no training speaker is.
 VOICE_BLEND = (-0.5, 1.5)
 # An exaggerated voice's style is m + g (s - m), m its corpus's mean style: each training voice's
-# difference from the average voice, g times over (the generator renders voices closer together
-# than real speakers are).
+# difference from the average voice, g times over (should the generator render voices closer
+# together than real speakers are, this spreads them out again).
 VOICE_GAIN = 3.0
 
 
@@ -178,11 +179,11 @@ def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: f
                  batch: int = 32, source: str = "", mixed_style: bool = False, sampler: str = "dpm",
                  strength: float = 0.0, voice: str = "") -> None:
     """n generated mels, emotions and corpora following the training clips round-robin; each
-    styled on its training clip, with `mixed_style` on one of another emotion, or with
-    a new `voice`, a style vector no training clip has (`voice_styles`);
-    sampled by the pipeline's `sampler` ("dpm", the few-step solver, or "ddpm", ancestral) in
-    `steps`. With a `strength`, each is instead a random crop of its training clip, enhanced
-    toward the clip's own emotion from that far along the `steps`."""
+    styled on its training clip, with `mixed_style` on one of another emotion, or with a new
+    `voice`, a style vector no training clip has (`voice_styles`); sampled by the pipeline's
+    `sampler` ("dpm", the few-step solver, or "ddpm", ancestral) in `steps`. With a
+    `strength`, each is instead a random crop of its training clip, enhanced toward the clip's
+    own emotion from that far along the `steps`."""
     sources = round_robin(train, n)
     styles = style_partners(train, sources) if mixed_style else sources
     style = voice_styles(pipe, train, mels, sources, voice) if voice else None
@@ -488,11 +489,11 @@ def main(argv=None) -> dict:
 
 def counterpart(cond: str) -> str | None:
     """The condition that differs from `cond` only by lacking the last thing it adds: the fair
-    reference for what that adds. A faded, mixed-style, new-voice or DDPM-sampled set is compared with
-    the same set without that (does the variant help?), an enhanced set with its inputs, the
-    untouched crops (what does the diffusion add?), generated data under VTLP with VTLP alone;
-    other generated data, mixup or VTLP with the same recipe without them (apart from
-    SpecAugment's own effect)."""
+    reference for what that adds. A faded, mixed-style, new-voice or DDPM-sampled set is
+    compared with the same set without that (does the variant help?), an enhanced set with its
+    inputs, the untouched crops (what does the diffusion add?), generated data under VTLP with
+    VTLP alone; other generated data, mixup or VTLP with the same recipe without them (apart
+    from SpecAugment's own effect)."""
     c = CONDITIONS[cond]
     if c.enhanced:
         return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, c.ratio, crops=True))
