@@ -152,17 +152,17 @@ def voice_styles(pipe, train, mels, sources, voice: str) -> torch.Tensor:
     """Style vectors (len(sources), style_dim) of a set with new voices: each source clip's
     blended with another speaker's ("blend", VOICE_BLEND) or pushed away from its corpus's mean
     voice ("exaggerated", VOICE_GAIN)."""
+    of_clip = dict(zip((r.path for r in train), pipe.styles_of([mels[r.path] for r in train])))  # each clip once
+
     def styles(records):
-        return torch.cat([pipe.style_of(torch.from_numpy(mels[r.path])) for r in records])
+        return torch.stack([of_clip[r.path] for r in records])
 
     own = styles(sources)
     if voice == "blend":
         voices, weights = voice_partners(train, sources)
         return own + torch.from_numpy(weights)[:, None] * (styles(voices) - own)
     if voice == "exaggerated":
-        corpora = np.array([r.corpus for r in train])
-        every = styles(train)
-        mean = {c: every[torch.from_numpy(corpora == c)].mean(0) for c in np.unique(corpora)}
+        mean = {c: styles([r for r in train if r.corpus == c]).mean(0) for c in {r.corpus for r in train}}
         centre = torch.stack([mean[r.corpus] for r in sources])
         return centre + VOICE_GAIN * (own - centre)
     raise ValueError(f"Unknown voice {voice!r}; choose blend or exaggerated.")

@@ -55,8 +55,7 @@ def voice_distance(pipe, centroids: torch.Tensor, mels) -> float:
     """Mean distance of each mel's style vector (the generator's own style encoder) to the
     nearest training speaker's mean style vector: how far from every voice the generator was
     trained on a clip lies, as the generator sees voices. Unseen speakers' clips set the scale."""
-    styles = torch.cat([pipe.style_of(torch.as_tensor(m, dtype=torch.float32)) for m in mels])
-    return float(torch.cdist(styles, centroids).min(1).values.mean())
+    return float(torch.cdist(pipe.styles_of(mels), centroids).min(1).values.mean())
 
 
 def main(argv=None) -> dict:
@@ -156,7 +155,7 @@ def judge_sets(args, judged, pipe, train_recs, train_mels, test_mels) -> dict:
     crops of real unseen-speaker clips too (new voices)."""
     out, rng = {}, np.random.default_rng(0)
     speakers = np.array([r.speaker for r in train_recs])
-    train_styles = torch.cat([pipe.style_of(torch.as_tensor(m, dtype=torch.float32)) for m in train_mels])
+    train_styles = pipe.styles_of(train_mels)
     centroids = torch.stack([train_styles[torch.from_numpy(speakers == k)].mean(0) for k in np.unique(speakers)])
     for path in args.sets:
         with np.load(path) as data:

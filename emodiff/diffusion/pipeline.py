@@ -115,6 +115,11 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         z = self.normalizer.normalize(mel)[None].to(self.device, self.unet.dtype)
         return self.unet.style_encoder(z)
 
+    def styles_of(self, mels) -> torch.Tensor:
+        """Raw log-mels of any lengths (tensors or arrays) -> (B, style_dim), one at a time so
+        that no clip is padded to another's length."""
+        return torch.cat([self.style_of(torch.as_tensor(m, dtype=torch.float32)) for m in mels])
+
     @torch.inference_mode()
     def _denoise(self, x, timesteps, sampler, emotions, style, guidance: float, generator):
         """The reverse process from x (B, n_mels, T) at timesteps[0] down to 0, with
@@ -147,7 +152,7 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         if references is not None:
             if style is not None:
                 raise ValueError("Give references or style vectors, not both.")
-            style = torch.cat([self.style_of(torch.as_tensor(r)) for r in references])
+            style = self.styles_of(references)
         if style is not None:
             style = style.to(self.device, self.unet.dtype)
         solver = self._sampler(sampler, steps)
@@ -176,7 +181,7 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
             solver.set_begin_index(steps - n_run)
         noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(self.device)
         x = solver.add_noise(z0, noise, timesteps[:1])
-        style = torch.cat([self.style_of(m) for m in mels])
+        style = self.styles_of(mels)
         z = self._denoise(x, timesteps, solver, idx, style, guidance, generator)
         return self.normalizer.denormalize(z[..., :T].float().cpu())
 
