@@ -139,7 +139,8 @@ def test_vocoded_set_is_the_pools_prefix_after_a_round_trip(data_root, tmp_path)
 
 
 def test_pooling_studies_of_two_folds(tmp_path):
-    """Two folds' studies pool into one over all their test clips, on the seeds both ran."""
+    """Two folds' studies pool into one over all their test clips, on the seeds both ran; a
+    fold's conditions or seeds run later join it."""
     import augment_pool
 
     rng = np.random.default_rng(0)
@@ -186,6 +187,20 @@ def test_pooling_studies_of_two_folds(tmp_path):
     (tmp_path / "b2" / "study.json").write_text(json.dumps({**b, "epochs": 20}))
     with pytest.raises(SystemExit, match="differ"):
         augment_pool.main(["--studies", str(tmp_path / "b1"), str(tmp_path / "b2"), "--out", str(tmp_path / "t")])
+
+    # seeds 3 and 4 of fold 1 run later, with one condition only: they join fold 1's seeds of that condition
+    more = study("b3", 1, ["emodb_03"], [3, 4], 200)
+    more["per_clip"] = {**b["per_clip"], "correct": {gen: more["per_clip"]["correct"][gen]}}
+    (tmp_path / "b3" / "study.json").write_text(json.dumps(more))
+    grown = augment_pool.main(["--studies", str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "b3"),
+                               "--out", str(tmp_path / "g")])
+    assert grown["seeds"] == [0, 1, 2, 3, 4] and list(grown["summary"]) == [gen]
+    runs_b = b["per_clip"]["correct"][gen] + more["per_clip"]["correct"][gen]
+    assert grown["per_fold"][1][gen]["all"]["ua_mean"] == pytest.approx(np.mean([augment_study.unweighted_accuracy(
+        np.array(run), np.array(b["per_clip"]["labels"])) for run in runs_b]))
+    (tmp_path / "b3" / "study.json").write_text(json.dumps({**more, "seeds": [2, 3]}))
+    with pytest.raises(SystemExit, match="share some seeds"):
+        augment_pool.main(["--studies", str(tmp_path / "b"), str(tmp_path / "b3"), "--out", str(tmp_path / "h")])
 
 
 def test_mixed_style_references_are_another_emotion_of_the_same_corpus(data_root):

@@ -7,8 +7,9 @@ Each study (train/augment_study.py, its own fold and generator) keeps every test
 correctness per seed; pooled, a condition's UA is taken over the union of the folds' test clips,
 per seed (the seeds all studies ran), and the paired bootstrap resamples those clips. More
 speakers than one fold: a gain that holds on speakers not used to choose the setting is the
-evidence that counts. Studies of the same fold (a condition run later into its own folder)
-are merged first: they must share test clips, seeds and epochs. Writes OUT/study.json (pooled
+evidence that counts. Studies of the same fold are merged first (they must share test clips
+and epochs): a condition run later into its own folder joins the others; seeds run later
+(`augment_study.py --report-dir`) join the seeds of the conditions both ran. Writes OUT/study.json (pooled
 and per fold), OUT/study.png, OUT/forest.png (when the studies share real + SpecAugment: each
 condition's gain over it with its 95 % CI, per fold and pooled, beside the goal's +3 points)
 and prints the study table.
@@ -33,19 +34,30 @@ GOAL = 0.03  # the issue's target: +3 UA points over real + SpecAugment on each 
 
 
 def merge_folds(studies: list[dict]) -> list[dict]:
-    """One study per fold: the conditions of studies of the same fold united (the first
-    study's entry wins where two have the same condition, as for the same runs gathered twice)."""
-    merged = {}
+    """One study per fold. Studies of a fold with the same seeds unite their conditions (the
+    first study's entry wins where two have the same condition, as for the same runs gathered
+    twice); studies of a fold with other seeds (more seeds run later, augment_study.py
+    --report-dir) add their seeds to the conditions all of them ran."""
+    merged: dict[int, dict[tuple, dict]] = {}
     for s in studies:
-        m = merged.get(s["fold"])
-        if m is None:
-            merged[s["fold"]] = {**s, "per_clip": {**s["per_clip"], "correct": dict(s["per_clip"]["correct"])}}
-        elif (m["per_clip"]["clips"], m["seeds"], m["epochs"]) != (s["per_clip"]["clips"], s["seeds"], s["epochs"]):
-            raise SystemExit(f"Two studies of fold {s['fold']} differ in test clips, seeds or epochs.")
-        else:
-            for cond, runs in s["per_clip"]["correct"].items():
-                m["per_clip"]["correct"].setdefault(cond, runs)
-    return list(merged.values())
+        group = merged.setdefault(s["fold"], {})
+        first = next(iter(group.values()), s)
+        if (first["per_clip"]["clips"], first["epochs"]) != (s["per_clip"]["clips"], s["epochs"]):
+            raise SystemExit(f"Two studies of fold {s['fold']} differ in test clips or epochs.")
+        m = group.setdefault(tuple(s["seeds"]),
+                             {**s, "per_clip": {**s["per_clip"], "correct": dict(s["per_clip"]["correct"])}})
+        for cond, runs in s["per_clip"]["correct"].items():
+            m["per_clip"]["correct"].setdefault(cond, runs)
+    folds = []
+    for fold, group in merged.items():
+        parts = list(group.values())
+        seeds = [seed for part in parts for seed in part["seeds"]]
+        if len(set(seeds)) != len(seeds):
+            raise SystemExit(f"Studies of fold {fold} share some seeds but not all: which runs count is unclear.")
+        conds = [c for c in parts[0]["per_clip"]["correct"] if all(c in part["per_clip"]["correct"] for part in parts)]
+        folds.append({**parts[0], "seeds": seeds, "per_clip": {**parts[0]["per_clip"], "correct": {
+            c: [run for part in parts for run in part["per_clip"]["correct"][c]] for c in conds}}})
+    return folds
 
 
 def pool(studies: list[dict], seeds: list[int] | None = None) -> tuple[dict, np.ndarray, np.ndarray, list[int]]:

@@ -27,7 +27,7 @@ baseline warps every clip's frequency axis instead (vocal tract length perturbat
 `real+specaug+vtlp`), alone and under the filtered generated set.
 One more generator baseline, asked for by name only: real + SpecAugment + the conditional
 DCGAN's clips at 1 (`--gan`, a train/train_gan.py folder of the same fold). Writes
-OUT/study.json, OUT/study.png and prints a table, with a paired bootstrap over test clips
+OUT/study.json, OUT/study.png (or under `--report-dir`) and prints a table, with a paired bootstrap over test clips
 (seeds averaged) of each condition against real + SpecAugment, and the paper's circular
 measure beside it: a classifier's accuracy on generated mels.
 """
@@ -365,8 +365,13 @@ def main(argv=None) -> dict:
     p.add_argument("--guidance", type=float, default=2.0)
     p.add_argument("--crop-frames", type=int, default=160)
     p.add_argument("--judge", type=Path, help="classifier that ranks generated clips (filtered condition)")
+    p.add_argument("--report-dir", type=Path,
+                   help="where study.json and study.png go (default --out): new seeds run over an existing "
+                        "--out's generated sets and runs, reported apart from the study already there")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    report_dir = args.report_dir or args.out
+    report_dir.mkdir(parents=True, exist_ok=True)
 
     records = index_corpora(args.data_root, EMOTIONS)
     train, test = speaker_fold(records, args.fold, args.n_folds)
@@ -477,13 +482,13 @@ def main(argv=None) -> dict:
               "per_clip": {"clips": [r.name for r in test], "corpora": [r.corpus for r in test],
                            "labels": y.tolist(), "correct": {c: [[int(v) for v in run] for run in runs]
                                                              for c, runs in correct.items()}}}
-    save_json(report, args.out / "study.json")
+    save_json(report, report_dir / "study.json")
     print(table(summary))
     for name, measure in (("diffusion", circular), ("GAN", circular_gan)):
         if measure:
             print(f"\ncircular measure (paper's): real+specaug classifier on {name}-generated mels: "
                   f"UA {measure['ua']:.1%} (vs {measure['real_test_ua']:.1%} on real unseen speakers)")
-    plot(summary, args.out / "study.png")
+    plot(summary, report_dir / "study.png")
     return report
 
 
