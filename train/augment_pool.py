@@ -107,12 +107,14 @@ def main(argv=None) -> dict:
 
 def forest(per_fold: dict, pooled: dict, path: Path) -> None:
     """Each condition's UA gain over real + SpecAugment with its 95 % CI, one row per fold and
-    one pooled, a panel per corpus: whether a gain holds fold by fold, and where the goal lies."""
+    one pooled (one row when a single fold's seeds were pooled), a panel per corpus: whether a
+    gain holds fold by fold, and where the goal lies."""
     import matplotlib.pyplot as plt
 
     from emodiff.plotting import save_figure
 
-    rows = [(f"fold {f}", s) for f, s in per_fold.items()] + [("pooled", pooled)]
+    rows = [(f"fold {f}", s) for f, s in per_fold.items()]
+    rows = rows + [("pooled", pooled)] if len(rows) > 1 else rows
     conds = [c for c in pooled if c != BASELINE]
     fig, axes = plt.subplots(1, 2, figsize=(9, 0.5 * len(rows) * len(conds) + 1.4), sharey=True,
                              constrained_layout=True)
