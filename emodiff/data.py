@@ -187,6 +187,27 @@ def speaker_groups(records: Sequence[Record], k: int, seed: int = 0) -> list[lis
     return [sorted(g) for g in groups]
 
 
+def speaker_subset(records: Sequence[Record], share: float, seed: int = 0) -> list[Record]:
+    """The records of a seeded `share` of each corpus's speakers (at least one), genders
+    alternating so a half keeps the corpus's balance: how much is a model's number of voices
+    worth on unseen ones?"""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}.")
+    rng = random.Random(seed)
+    keep = set()
+    for corpus in sorted({r.corpus for r in records}):
+        by_gender = defaultdict(list)
+        for s, g in sorted({(r.speaker, r.gender) for r in records if r.corpus == corpus}):
+            by_gender[g].append(s)
+        ranked = []  # (rank within its gender's shuffled list, random tie-break, speaker)
+        for members in by_gender.values():
+            rng.shuffle(members)
+            ranked += [(i, rng.random(), s) for i, s in enumerate(members)]
+        n = max(1, int(share * len(ranked) + 0.5))
+        keep |= {s for *_, s in sorted(ranked)[:n]}
+    return [r for r in records if r.speaker in keep]
+
+
 def speaker_kfold(records: Sequence[Record], k: int, seed: int = 0) -> list[Fold]:
     """k folds whose test sets are disjoint speaker groups covering every speaker."""
     return [split_by_speakers(records, g) for g in speaker_groups(records, k, seed)]

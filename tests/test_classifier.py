@@ -126,6 +126,24 @@ def test_tiny_training_run_overfits_and_resumes_exactly(data_root, tmp_path):
     assert (tmp_path / "straight" / "curves.png").exists()
 
 
+def test_fewer_speakers_same_steps(data_root, tmp_path):
+    """--speaker-share trains on a share of the training speakers at the whole set's draws per
+    epoch: the data change, the compute does not."""
+    def run(out, *extra):
+        cmd = [sys.executable, str(ROOT / "train" / "train_classifier.py"), "--arch", "small",
+               "--corpora", "emodb", "--test-speakers", "emodb_03", "--val-speakers", "0",
+               "--crop-frames", "32", "--batch-size", "16", "--epochs", "1", "--seed", "3",
+               "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / out), "--cpu"]
+        subprocess.run(cmd + list(extra), check=True, capture_output=True, text=True)
+        return json.loads((tmp_path / out / "metrics.json").read_text())
+
+    full, half = run("full"), run("half", "--speaker-share", "0.5")
+    assert len(full["train_speakers"]) == 7 and len(half["train_speakers"]) == 4  # of EmoDB's 8, one tested
+    assert set(half["train_speakers"]) < set(full["train_speakers"])
+    steps = [json.loads((tmp_path / out / "state" / "progress.json").read_text())["step"] for out in ("full", "half")]
+    assert steps[0] == steps[1] > 0
+
+
 def test_faded_items_leave_the_sampler_by_the_last_epoch():
     """Generated clips (the last 50) fade: the first epoch draws exactly as without fading,
     later epochs fewer and fewer of them, the last none; draws per epoch stay the same."""

@@ -8,7 +8,8 @@ from emodiff.audio import MelConfig
 from emodiff.checkpoint import replace_atomically
 from emodiff.data import (ALL_EMOTIONS, EMOTIONS, FeatureCache, center_crop, content_groups,
                           index_corpora, leave_one_speaker_out, random_crop, random_split,
-                          sliding_windows, speaker_groups, speaker_kfold, speakers, trim_silence)
+                          sliding_windows, speaker_groups, speaker_kfold, speaker_subset, speakers,
+                          trim_silence)
 
 DUPLICATES = ("03-01-03-01-02-01-07", "03-01-03-01-02-02-07")  # byte-identical in RAVDESS
 
@@ -67,6 +68,22 @@ def test_speaker_kfold_covers_every_speaker_once_gender_balanced(records, k):
         assert genders == {"male": 2, "female": 2}
     assert speaker_groups(records, k, seed=3) == speaker_groups(records, k, seed=3)
     assert speaker_groups(records, k, seed=3) != speaker_groups(records, k, seed=4)
+
+
+def test_speaker_subset_keeps_a_share_of_each_corpus_whole_speakers_genders_alternating(records):
+    half = speaker_subset(records, 0.5, seed=1)
+    kept = speakers(half)
+    by_corpus = Counter(s.split("_")[0] for s in kept)
+    assert by_corpus == {"emodb": 4, "ravdess": 10}  # of 8 and 20
+    genders = Counter(r.gender for r in {r.speaker: r for r in half if r.corpus == "ravdess"}.values())
+    assert genders == {"male": 5, "female": 5}
+    assert half == [r for r in records if r.speaker in set(kept)]  # every clip of a kept speaker, in order
+    assert speakers(speaker_subset(records, 0.5, seed=1)) == kept
+    assert speakers(speaker_subset(records, 0.5, seed=2)) != kept
+    assert speaker_subset(records, 1.0) == list(records)
+    assert Counter(s.split("_")[0] for s in speakers(speaker_subset(records, 0.01))) == {"emodb": 1, "ravdess": 1}
+    with pytest.raises(ValueError):
+        speaker_subset(records, 0.0)
 
 
 def test_identical_pair_never_straddles_a_split(records):

@@ -24,7 +24,9 @@ speaker, words and timing stay and only detail is new; its control puts those ve
 untouched, in the generated clips' place (what does the diffusion add to them?). Every other
 generated set carries the training speakers' voices; the speaker-varying, generator-free
 baseline warps every clip's frequency axis instead (vocal tract length perturbation,
-`real+specaug+vtlp`), alone and under the filtered generated set.
+`real+specaug+vtlp`), alone and under the filtered generated set. How much more real voices
+would be worth is measured the other way round: real + SpecAugment on a half or a quarter of
+the training speakers, at the same draws per epoch (`real+specaug(speakers=0.5)`).
 One more generator baseline, asked for by name only: real + SpecAugment + the conditional
 DCGAN's clips at 1 (`--gan`, a train/train_gan.py folder of the same fold). Writes
 OUT/study.json, OUT/study.png (or under `--report-dir`) and prints a table, with a paired bootstrap over test clips
@@ -71,6 +73,7 @@ class Condition(NamedTuple):
     crops: bool = False  # the enhanced pool's training crops, untouched: the enhanced condition's control
     vtlp: float = 0.0  # vocal tract length perturbation of every clip, the speaker-varying generator-free baseline
     voice: str = ""  # generated clips' style vectors if not their clips': "blend", "exaggerated" (voice_styles)
+    speakers: float = 1.0  # share of the training speakers kept (same draws per epoch): what are voices worth?
 
     @property
     def pool_key(self) -> tuple:
@@ -98,6 +101,8 @@ CONDITIONS = {
     "real+specaug+vtlp": Condition(True, vtlp=0.1),
     "real+specaug+vtlp(0.2)": Condition(True, vtlp=0.2),
     "real+specaug+vtlp+gen(1,filtered)": Condition(True, 1.0, True, vtlp=0.1),
+    "real+specaug(speakers=0.5)": Condition(True, speakers=0.5),
+    "real+specaug(speakers=0.25)": Condition(True, speakers=0.25),
     "real+gen(1,vocoded)": Condition(False, 1.0, vocoded=True),
     "real+specaug+gen(1,vocoded)": Condition(True, 1.0, vocoded=True),
     "real+specaug+gan(1)": Condition(True, 1.0, gan=True),
@@ -459,6 +464,7 @@ def main(argv=None) -> dict:
                     else crops_path if c.crops else pool(c.pool_key))
             extra = ((["--specaugment"] if c.specaugment else []) + (["--mixup", str(c.mixup)] if c.mixup else [])
                      + (["--vtlp", str(c.vtlp)] if c.vtlp else [])
+                     + (["--speaker-share", str(c.speakers)] if c.speakers < 1 else [])
                      + (["--generated", str(data), "--generated-ratio", str(c.ratio)] if c.ratio else [])
                      + (["--generated-fade"] if c.fade else []))
             if not (run / "metrics.json").exists():
@@ -497,8 +503,8 @@ def counterpart(cond: str) -> str | None:
     reference for what that adds. A faded, mixed-style, new-voice or DDPM-sampled set is
     compared with the same set without that (does the variant help?), an enhanced set with its
     inputs, the untouched crops (what does the diffusion add?), generated data under VTLP with
-    VTLP alone; other generated data, mixup or VTLP with the same recipe without them (apart
-    from SpecAugment's own effect)."""
+    VTLP alone; other generated data, mixup, VTLP or fewer speakers with the same recipe
+    without them (apart from SpecAugment's own effect)."""
     c = CONDITIONS[cond]
     if c.enhanced:
         return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, c.ratio, crops=True))
@@ -508,7 +514,7 @@ def counterpart(cond: str) -> str | None:
             return next(k for k, v in CONDITIONS.items() if v == without)
     if c.vtlp and c.ratio:
         return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, vtlp=c.vtlp))
-    if not (c.ratio or c.mixup or c.vtlp):
+    if not (c.ratio or c.mixup or c.vtlp or c.speakers < 1):
         return None
     return BASELINE if c.specaugment else "real"
 

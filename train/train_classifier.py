@@ -25,7 +25,7 @@ from emodiff.augment import AugmentConfig, augment_batch  # noqa: E402
 from emodiff.classifier import (ClassifierConfig, EmotionClassifier, ResNetSER, clip_probabilities,  # noqa: E402
                                 evaluate, reports, speaker_references)
 from emodiff.data import (ALL_EMOTIONS, EMOTIONS, index_corpora, random_split,  # noqa: E402
-                          speaker_fold, speaker_groups, speakers, speech_mels, split_by_speakers)
+                          speaker_fold, speaker_groups, speaker_subset, speakers, speech_mels, split_by_speakers)
 from emodiff.training import (add_common_args, balance_weights, CropDataset, EpochSampler, make_accelerator,  # noqa: E402
                               ResumeState, save_json, set_seed, vars_json)
 
@@ -44,6 +44,9 @@ def parse_args(argv=None):
     p.add_argument("--test-speakers", nargs="*", help="explicit test speakers, e.g. emodb_03")
     p.add_argument("--val-speakers", type=int, default=3,
                    help="training speakers held out for early stopping (0: none, fixed epochs)")
+    p.add_argument("--speaker-share", type=float, default=1.0,
+                   help="train on this share of each corpus's training speakers (chosen by --seed), "
+                        "at the whole set's draws per epoch: what are more voices worth?")
     # optimisation
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--patience", type=int, default=8)
@@ -96,6 +99,12 @@ def main(argv=None) -> dict:
     set_seed(args.seed)
     records = index_corpora(args.data_root, args.emotions, args.corpora)
     train, val, test = split(args, records)
+    # As many draws per epoch as there are real clips in the whole training set, whatever share
+    # of its speakers or generated data a run adds: conditions get the same compute, so a
+    # difference comes from the data, not from more or fewer steps.
+    draws = len(train)
+    if args.speaker_share < 1:
+        train = speaker_subset(train, args.speaker_share, args.seed)
     with acc.main_process_first():
         mels = speech_mels(records, args.cache_dir, progress=acc.is_main_process)
 
@@ -114,11 +123,9 @@ def main(argv=None) -> dict:
         train_mels = train_mels + [cfg.prepare(m) for m in gen_mels]
         labels, corpora = labels + gen_labels, corpora + gen_corpora
     dataset = CropDataset(train_mels, labels, cfg.crop_frames, normalizer, args.seed)
-    # As many draws per epoch as there are real clips: conditions with and without generated
-    # data get the same compute, so a difference comes from the data, not from more steps.
     generated = np.arange(len(train_mels)) >= len(train)
     sampler = EpochSampler(len(train_mels), args.seed, None if args.no_balance else balance_weights(corpora, labels),
-                           len(train), generated if args.generated_fade else None, args.epochs)
+                           draws, generated if args.generated_fade else None, args.epochs)
     loader = torch.utils.data.DataLoader(dataset, args.batch_size, sampler=sampler, drop_last=True)
     model = ResNetSER(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
