@@ -90,17 +90,23 @@ def test_metrics_ua_wa():
     assert r["confusion_matrix"] == [[2, 1], [0, 1]] and r["per_class"]["b"]["precision"] == 0.5
 
 
+def train_tiny(tmp_path, out, *extra):
+    """train_classifier.py on EmoDB with speaker 03 held out, a small net, no validation
+    speakers; `extra` flags come last, so they override these."""
+    cmd = [sys.executable, str(ROOT / "train" / "train_classifier.py"), "--arch", "small",
+           "--corpora", "emodb", "--test-speakers", "emodb_03", "--val-speakers", "0", "--batch-size", "16",
+           "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / out), "--cpu"]
+    return subprocess.run(cmd + list(extra), check=True, capture_output=True, text=True)
+
+
 def test_tiny_training_run_overfits_and_resumes_exactly(data_root, tmp_path):
     """Two EmoDB speakers held out, a tiny net: the loss falls; a run killed mid-epoch and
     resumed ends with exactly the weights of an uninterrupted run."""
     from safetensors.torch import load_file
 
     def run(out, *extra):
-        cmd = [sys.executable, str(ROOT / "train" / "train_classifier.py"), "--arch", "small",
-               "--corpora", "emodb", "--test-speakers", "emodb_03", "--val-speakers", "0",
-               "--crop-frames", "64", "--batch-size", "16", "--lr", "3e-3", "--epochs", "4",
-               "--specaugment", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / out), "--cpu"]
-        return subprocess.run(cmd + list(extra), check=True, capture_output=True, text=True)
+        return train_tiny(tmp_path, out, "--crop-frames", "64", "--lr", "3e-3", "--epochs", "4", "--specaugment",
+                          *extra)
 
     run("straight")
     run("killed", "--max-steps", "25")  # epoch 1 of 4, mid-epoch
@@ -130,11 +136,7 @@ def test_fewer_speakers_same_steps(data_root, tmp_path):
     """--speaker-share trains on a share of the training speakers at the whole set's draws per
     epoch: the data change, the compute does not."""
     def run(out, *extra):
-        cmd = [sys.executable, str(ROOT / "train" / "train_classifier.py"), "--arch", "small",
-               "--corpora", "emodb", "--test-speakers", "emodb_03", "--val-speakers", "0",
-               "--crop-frames", "32", "--batch-size", "16", "--epochs", "1", "--seed", "3",
-               "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / out), "--cpu"]
-        subprocess.run(cmd + list(extra), check=True, capture_output=True, text=True)
+        train_tiny(tmp_path, out, "--crop-frames", "32", "--epochs", "1", "--seed", "3", *extra)
         return json.loads((tmp_path / out / "metrics.json").read_text())
 
     full, half = run("full"), run("half", "--speaker-share", "0.5")
