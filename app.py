@@ -1,7 +1,7 @@
 """EmoDiff web demo (Gradio). Run: `python app.py`, then open http://127.0.0.1:7860.
 
-A thin UI over `emodiff`: each click calls one library function. Models load lazily on first
-use, so the page is up in seconds. Environment:
+A thin UI over `emodiff.service.EmoDiff`: each click calls one of its methods. Models load
+lazily on first use, so the page is up in seconds. Environment:
   EMODIFF_CHECKPOINTS  folder with classifier/, diffusion/ and optionally classifier_seed1/,
                        classifier_speaker/, functionals/, functionals_speaker/ (default: ./checkpoints)
   EMODIFF_STUDY_DIR    folder of the listening test (default: ./study)
@@ -24,49 +24,23 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from emodiff import EMOTIONS, AudioError, load_audio, mel_spectrogram  # noqa: E402
-from emodiff.audio import load_clips  # noqa: E402
+from emodiff import EMOTIONS, AudioError  # noqa: E402
+from emodiff.audio import load_clips, save_audio  # noqa: E402
 from emodiff.checkpoint import CheckpointError  # noqa: E402
 from emodiff.plotting import plot_mels  # noqa: E402
 from emodiff.sampling import DEFAULT_GUIDANCE  # noqa: E402
+from emodiff.service import CHECKPOINTS, EmoDiff  # noqa: E402
 from emodiff.study import Study, StudyError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
 MAX_UPLOAD = "20mb"
-SR = 22050
-
-
-def checkpoints() -> Path:
-    return Path(os.environ.get("EMODIFF_CHECKPOINTS", ROOT / "checkpoints"))
+MAX_SPEAKER_CLIPS = 60
 
 
 @functools.cache
-def classifier():
-    """The plain classifiers voting (CNN seeds and the functionals model, as shipped): one clip
-    at a time."""
-    from emodiff.classifier import Ensemble
-
-    return Ensemble.shipped(checkpoints())
-
-
-@functools.cache
-def speaker_classifier():
-    """For several clips of one speaker: the speaker-normalised classifiers vote with the plain
-    ones (more accurate across speakers than either, README "Ensembles"); the plain ones alone
-    where a server does not ship them."""
-    from emodiff.classifier import Ensemble
-
-    return Ensemble.shipped(checkpoints(), several_clips=True)
-
-
-@functools.cache
-def pipeline():
-    from emodiff.diffusion import load_pipeline
-
-    pipe = load_pipeline(checkpoints() / "diffusion")
-    pipe.set_progress_bar_config(disable=False)  # gr.Progress follows its tqdm bar
-    return pipe
+def models() -> EmoDiff:
+    return EmoDiff(os.environ.get("EMODIFF_CHECKPOINTS", CHECKPOINTS))
 
 
 @functools.cache
@@ -74,9 +48,10 @@ def study() -> Study:
     return Study(os.environ.get("EMODIFF_STUDY_DIR", ROOT / "study"))
 
 
-def _model(loader):
+def _model(action, *args, **kwargs):
+    """`action(*args)`, a missing or broken model reported as a message."""
     try:
-        return loader()
+        return action(*args, **kwargs)
     except (CheckpointError, FileNotFoundError) as e:
         raise gr.Error(f"The model is not available on this server: {e}") from e
 
@@ -85,7 +60,7 @@ def _audio(path):
     if not path:
         raise gr.Error("Please upload or record a clip first.")
     try:
-        audio = load_audio(path, crop=True)
+        audio = _model(models().load, path)
     except AudioError as e:
         raise gr.Error(str(e)) from e
     if audio.notice:
@@ -105,14 +80,17 @@ def _download_path(name: str) -> Path:
 
 
 def _pcm(samples):
-    """float waveform -> 16-bit PCM for the browser (what gr.Audio would convert to anyway)."""
-    return SR, (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    """float waveform -> 16-bit PCM at the models' rate, for the browser (what gr.Audio would
+    convert to anyway)."""
+    return models().sample_rate, (np.clip(samples, -1, 1) * 32767).astype(np.int16)
 
 
 def _seed(seed):
-    from emodiff.diffusion import mel_seed
+    return None if seed is None or seed < 0 else int(seed)
 
-    return mel_seed(None if seed is None or seed < 0 else int(seed))
+
+def _mels(mels, titles):
+    return plot_mels([m.numpy() for m in mels], titles, models().mel_config)
 
 
 # ---- handlers: one library call each ---------------------------------------------------
@@ -120,12 +98,9 @@ def _seed(seed):
 def classify(path):
     """Recognise: clip -> confidences and its mel."""
     audio = _audio(path)
-    probs = _model(classifier).predict(audio)
-    mel = mel_spectrogram(audio.samples)
-    return probs, plot_mels([mel.numpy()], [f"{audio.seconds:.1f} s, {audio.source_rate} Hz"])
-
-
-MAX_SPEAKER_CLIPS = 60
+    probs = _model(models().recognise, audio)
+    rate = models().sample_rate
+    return probs, _mels([models().mel(audio)], [f"{audio.seconds:.1f} s (analysed at {rate:,} Hz)"])
 
 
 def classify_speaker(paths):
@@ -136,14 +111,13 @@ def classify_speaker(paths):
         raise gr.Error("Upload at least two clips of the same speaker (ideally several emotions).")
     if len(paths) > MAX_SPEAKER_CLIPS:
         raise gr.Error(f"{len(paths)} clips: at most {MAX_SPEAKER_CLIPS} at a time, please.")
-    clips, failed = load_clips(paths, crop=True)
+    clips, failed = _model(load_clips, paths, sample_rate=models().sample_rate, crop=True)
     if failed:
         gr.Warning("Skipped " + "; ".join(f"{Path(p).name}: {reason}" for p, reason in failed.items()))
     if len(clips) < 2:
         raise gr.Error("Fewer than two of the clips could be read; see the warnings.")
-    clf = _model(speaker_classifier)
     rows = []
-    for name, probs in zip([Path(p).name for p in clips], clf.predict_speaker(clips.values())):
+    for name, probs in zip([Path(p).name for p in clips], _model(models().recognise_speaker, clips.values())):
         (first, p1), (second, p2) = sorted(probs.items(), key=lambda kv: -kv[1])[:2]
         rows.append([name, first, round(p1, 3), second, round(p2, 3)])
     return rows
@@ -152,24 +126,19 @@ def classify_speaker(paths):
 def enhance(path, target, strength, steps, guidance, seed, progress=gr.Progress(track_tqdm=True)):
     """Enhance: clip -> original vs enhanced mels (one colour scale), both audios, both confidences."""
     audio = _audio(path)
-    clf = _model(classifier)
-    original = mel_spectrogram(audio.samples)  # analysed once: classified, enhanced and plotted
-    before = clf.confidences(original)  # the CNN members: the enhanced clip exists only as a mel
-    target = max(before, key=before.get) if target == "predicted" else target
-    out = _model(pipeline).enhance(original, target, strength=strength, steps=int(steps), guidance=guidance,
-                                   generator=_seed(seed))
-    fig = plot_mels([original.numpy(), out.mel.numpy()], ["original", f"enhanced toward {out.emotion}"])
-    return fig, _pcm(audio.samples), _pcm(out.wave.numpy()), before, clf.confidences(out.mel)
+    out = _model(models().enhance, audio, None if target == "predicted" else target, strength, int(steps), guidance,
+                 _seed(seed))
+    fig = _mels([out.source_mel, out.mel], ["original", f"enhanced toward {out.target}"])
+    return fig, _pcm(audio.samples), _pcm(out.wave.numpy()), out.before, out.after
 
 
 def generate(emotion, reference, seconds, steps, guidance, seed, progress=gr.Progress(track_tqdm=True)):
     """Generate: emotion (+ optional style reference) -> mel, audio, downloadable WAV."""
     ref = _audio(reference) if reference else None
-    out = _model(pipeline).generate(emotion, reference=ref, seconds=seconds, steps=int(steps),
-                                    guidance=guidance, generator=_seed(seed))
+    out = _model(models().generate, emotion, ref, seconds, int(steps), guidance, _seed(seed))
     wav = _download_path(f"emodiff_{emotion}.wav")
-    sf.write(wav, out.wave.numpy(), SR, subtype="PCM_16")
-    return plot_mels([out.mel.numpy()], [f"generated: {emotion}"]), _pcm(out.wave.numpy()), str(wav)
+    save_audio(wav, out.wave.numpy(), models().sample_rate)
+    return _mels([out.mel], [f"generated: {emotion}"]), _pcm(out.wave.numpy()), str(wav)
 
 
 def study_next(annotator):
@@ -312,11 +281,8 @@ def build_demo() -> gr.Blocks:
 
 
 def about() -> str:
-    names = ("classifier", "classifier_seed1", "classifier_speaker", "functionals", "functionals_speaker", "diffusion")
-    cards = [checkpoints() / name / "README.md" for name in names]
-    text = "\n\n".join(p.read_text() for p in cards if p.exists())
-    return (text + "\n\n## Data and credits\nRAVDESS: Livingstone & Russo (2018), PLoS ONE 13(5): "
-            "e0196391, CC BY-NC-SA 4.0. EmoDB: Burkhardt et al. (2005), Interspeech. HiFi-GAN: Kong et "
+    return ("\n\n".join(models().cards()) + "\n\n## Data and credits\nRAVDESS: Livingstone & Russo (2018), "
+            "PLoS ONE 13(5): e0196391, CC BY-NC-SA 4.0. EmoDB: Burkhardt et al. (2005), Interspeech. HiFi-GAN: Kong et "
             "al. (2020). Method after Kim & Lee (2024), Electronics 13:1314.")
 
 

@@ -9,61 +9,54 @@ from __future__ import annotations
 
 import argparse
 import io
-import platform
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emodiff.audio import MelNormalizer, load_audio  # noqa: E402
-from emodiff.classifier import ClassifierConfig, EmotionClassifier, Ensemble  # noqa: E402
-from emodiff.data import DEFAULT_DATA_ROOT  # noqa: E402
-from emodiff.functionals import FunctionalsClassifier  # noqa: E402
+from emodiff.audio import load_audio
+from emodiff.benchmark import device_line, time_it
+from emodiff.classifier import ClassifierConfig, EmotionClassifier
+from emodiff.data import DEFAULT_DATA_ROOT
+from emodiff.evaluation import Ensemble
+from emodiff.functionals import FunctionalsClassifier
+from emodiff.mel import MelNormalizer
+from emodiff.service import CHECKPOINTS, EmoDiff
 
-CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "classifier"
 
-
-def clip_bytes(data_root: Path) -> bytes:
-    """A real 3 s clip, as a user would upload it (16-bit WAV at 48 kHz)."""
-    audio = load_audio(data_root / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac")
-    samples = np.resize(audio.samples, 3 * 22050)
+def clip_bytes(data_root: Path, rate: int) -> bytes:
+    """A real 3 s clip, as a user would upload it (16-bit WAV at the models' rate)."""
+    audio = load_audio(data_root / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac", sample_rate=rate)
     buf = io.BytesIO()
-    sf.write(buf, samples, 22050, format="WAV", subtype="PCM_16")
+    sf.write(buf, np.resize(audio.samples, 3 * rate), rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 
 def measure(clf, data: bytes, repeats: int) -> tuple[float, float]:
     clf.predict(data)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        clf.predict(data)
-        times.append(time.perf_counter() - start)
+    times = time_it(lambda: clf.predict(data), repeats)
     return float(np.percentile(times, 50)), float(np.percentile(times, 95))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
+    p.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "classifier")
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     p.add_argument("--repeats", type=int, default=30)
     args = p.parse_args()
-    data = clip_bytes(args.data_root)
-    norm = MelNormalizer(np.full(80, -5.0), np.full(80, 2.0))
-    models = {"ResNet-50 (random weights)": EmotionClassifier(ClassifierConfig.resnet50(), norm)}
+    resnet = ClassifierConfig.resnet50()
+    data = clip_bytes(args.data_root, resnet.mel.sample_rate)
+    norm = MelNormalizer(np.full(resnet.mel.n_mels, -5.0), np.full(resnet.mel.n_mels, 2.0), resnet.mel)
+    models = {"ResNet-50 (random weights)": EmotionClassifier(resnet, norm)}
     if (args.checkpoint / "config.json").exists():
-        shipped = Ensemble.shipped(args.checkpoint.parent).members if args.checkpoint.name == "classifier" else []
+        shipped = EmoDiff(args.checkpoint.parent).classifier.members if args.checkpoint.name == "classifier" else []
         functionals = [m for m in shipped if isinstance(m, FunctionalsClassifier)]
         models = {f"shipped ({args.checkpoint.name})": EmotionClassifier.from_pretrained(args.checkpoint),
                   **({"shipped functionals (ComParE + logistic regression)": functionals[0]} if functionals else {}),
                   **({f"shipped ensemble ({len(shipped)} models, the app's)": Ensemble(shipped)}
                      if len(shipped) > 1 else {}),
                   **models}
-    print(f"device: cpu ({torch.get_num_threads()} threads), {platform.machine()}, torch {torch.__version__}\n")
+    print(device_line() + "\n")
     print("| model | parameters | p50 | p95 | goal |")
     print("|---|---|---|---|---|")
     for name, clf in models.items():

@@ -5,27 +5,19 @@ as under classifier-free guidance, an 80 x 256 mel = 3 s), to choose by measurem
 """
 from __future__ import annotations
 
-import platform
 import statistics
-import sys
-import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emodiff.diffusion import MelDenoiser  # noqa: E402
+from emodiff.benchmark import device_line, time_it
+from emodiff.diffusion import MelDenoiser
+from emodiff.mel import MelConfig
 
 
 def per_step(model, x, call, repeats: int = 5) -> float:
     with torch.inference_mode():
         call(model, x)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            call(model, x)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return statistics.median(time_it(lambda: call(model, x), repeats))
 
 
 def main() -> None:
@@ -35,20 +27,21 @@ def main() -> None:
     e = torch.tensor([0, 6])
     one_d = lambda m, x: m(x, t, e)  # noqa: E731
     two_d = lambda m, x: m(x, t).sample  # noqa: E731
-    x1, x2 = torch.randn(2, 80, 256), torch.randn(2, 1, 80, 256)
+    n = MelConfig().n_mels
+    x1, x2 = torch.randn(2, n, 256), torch.randn(2, 1, n, 256)
     designs = [
-        ("1-D UNet (ours, shipped): 96-192-384, 2 blocks/level", MelDenoiser(channels=(96, 192, 384)), x1, one_d),
-        ("1-D UNet, paper's Table 4 widths: 256-512-1024", MelDenoiser(channels=(256, 512, 1024)), x1, one_d),
-        ("1-D UNet, small: 64-128-256", MelDenoiser(channels=(64, 128, 256)), x1, one_d),
+        ("1-D UNet (ours, shipped): 96-192-384, 2 blocks/level", MelDenoiser(n, channels=(96, 192, 384)), x1, one_d),
+        ("1-D UNet, paper's Table 4 widths: 256-512-1024", MelDenoiser(n, channels=(256, 512, 1024)), x1, one_d),
+        ("1-D UNet, small: 64-128-256", MelDenoiser(n, channels=(64, 128, 256)), x1, one_d),
         ("2-D UNet2DModel 64-128-256-256, attention at level 3", UNet2DModel(
-            sample_size=(80, 256), in_channels=1, out_channels=1, block_out_channels=(64, 128, 256, 256),
+            sample_size=(n, 256), in_channels=1, out_channels=1, block_out_channels=(64, 128, 256, 256),
             down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
             up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D")), x2, two_d),
         ("2-D UNet2DModel 32-64-128-256, 1 layer/block, default block types", UNet2DModel(
-            sample_size=(80, 256), in_channels=1, out_channels=1, block_out_channels=(32, 64, 128, 256),
+            sample_size=(n, 256), in_channels=1, out_channels=1, block_out_channels=(32, 64, 128, 256),
             layers_per_block=1), x2, two_d),
     ]
-    print(f"device: cpu ({torch.get_num_threads()} threads), {platform.machine()}, torch {torch.__version__}\n")
+    print(device_line() + "\n")
     print("| design | parameters | time per step | 25 steps |")
     print("|---|---|---|---|")
     for name, model, x, call in designs:

@@ -6,39 +6,29 @@
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
-import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emodiff.audio import load_audio  # noqa: E402
-from emodiff.data import DEFAULT_DATA_ROOT  # noqa: E402
-from emodiff.diffusion import load_pipeline, mel_seed  # noqa: E402
-
-PIPELINE = Path(__file__).resolve().parents[1] / "checkpoints" / "diffusion"
+from emodiff.benchmark import device_line, time_it
+from emodiff.data import DEFAULT_DATA_ROOT
+from emodiff.diffusion import load_pipeline, mel_seed
+from emodiff.service import CHECKPOINTS
 
 
 def timed(fn, repeats: int = 1) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return min(time_it(fn, repeats))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--pipeline", type=Path, default=PIPELINE)
+    p.add_argument("--pipeline", type=Path, default=CHECKPOINTS / "diffusion")
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     p.add_argument("--ddpm-steps", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
     pipe = load_pipeline(args.pipeline, "cuda" if torch.cuda.is_available() else "cpu")
-    clip = load_audio(args.data_root / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac")
+    clip = args.data_root / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac"
     n_params = sum(p.numel() for p in pipe.unet.parameters())
     pipe.generate("happy", seconds=1.0, steps=2)  # warm-up: vocoder load, allocator
 
@@ -51,9 +41,7 @@ def main() -> None:
                                          generator=mel_seed(0)), args.repeats) if steps <= 100 else None
         rows.append((sampler, steps, gen, enh))
     base = next(g for s, n, g, _ in rows if s == "ddpm")
-    device = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
-    print(f"device: {device}, {platform.machine()}, torch {torch.__version__}; "
-          f"UNet {n_params / 1e6:.1f} M parameters; HiFi-GAN convolutions {pipe.vocoder.precision}; "
+    print(f"{device_line()}; UNet {n_params / 1e6:.1f} M parameters; HiFi-GAN convolutions {pipe.vocoder.precision}; "
           f"best of {args.repeats}\n")
     print("| sampler | steps | generate 3 s (incl. HiFi-GAN) | enhance 3 s, strength 0.5 | speed-up vs DDPM |")
     print("|---|---|---|---|---|")

@@ -10,7 +10,6 @@ native bf16 is emulated and slow; the table says which this machine is.
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import statistics
 from pathlib import Path
@@ -18,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emodiff.audio import load_audio, mel_spectrogram
+from emodiff.benchmark import device_line, time_it
 from emodiff.data import ALL_EMOTIONS, DEFAULT_DATA_ROOT, index_corpora
+from emodiff.mel import mel_of, mel_spectrogram
 from emodiff.metrics import mel_l1_by_level, si_sdr
-from emodiff.vocoder import Vocoder, native_bf16
-
-from bench_features import time_it  # bench/ is on the path when run as a script
+from emodiff.vocoder import Vocoder, hifigan_config, native_bf16
 
 
 def main() -> None:
@@ -33,24 +31,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
 
+    cfg = hifigan_config().mel  # the vocoder's own mel
     records = index_corpora(args.data_root, ALL_EMOTIONS)
-    waves = [torch.from_numpy(load_audio(r.path).samples)
-             for r in random.Random(0).sample(records, args.clips)]
-    mels = [mel_spectrogram(w) for w in waves]
-    three = mel_spectrogram(torch.from_numpy(np.resize(waves[0].numpy(), 3 * 22050)))
+    mels = [mel_of(r.path, cfg) for r in random.Random(0).sample(records, args.clips)]
+    three = torch.from_numpy(np.resize(mels[0].numpy(), (cfg.n_mels, round(3 * cfg.frames_per_second))))
 
     rows = []
     for precision in ("fp32", "bf16"):
-        vocoder = Vocoder("hifigan", precision=precision)
+        vocoder = Vocoder(cfg, "hifigan", precision=precision)
         vocoder(three)  # warm-up: oneDNN kernels, allocator
         times = time_it(lambda: vocoder(three), args.repeats)
         vocoded = [vocoder(m) for m in mels]
-        levels = np.array([mel_l1_by_level(m, mel_spectrogram(v)) for m, v in zip(mels, vocoded)])
+        levels = np.array([mel_l1_by_level(m, mel_spectrogram(v, cfg)) for m, v in zip(mels, vocoded)])
         rows.append((precision, times, levels.mean(0), vocoded))
     agreement = [si_sdr(a, b) for a, b in zip(rows[0][3], rows[1][3])]
 
-    print(f"device: cpu ({torch.get_num_threads()} threads), {platform.machine()}, native bf16: "
-          f"{native_bf16()}, torch {torch.__version__}; {args.clips} real clips\n")
+    print(f"{device_line()}, native bf16: {native_bf16()}; {args.clips} real clips\n")
     print("| convolutions | 3 s clip p50 / p95 | mel L1, loud bins | mel L1, quiet bins (< -40 dB) |")
     print("|---|---|---|---|")
     for precision, times, (loud, quiet), _ in rows:

@@ -2,8 +2,7 @@
 
     python bench/load_test.py [--annotators 20] [--answers 50] [--classify 20]
 
-Starts `app.py` as a real server process (tiny models from the test suite unless
---checkpoints is given), then:
+Starts `app.py` as a real server process (the shipped models, or --checkpoints), then:
 1. N annotators answer M clips each at the same time through gradio_client -> rows counted;
 2. the same again, with the server killed by SIGKILL mid-run, then restarted: SQLite
    integrity, no partial rows, every acknowledged answer present;
@@ -13,68 +12,19 @@ Prints a table. The test suite runs a reduced size of the same functions.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from emodiff.app_process import free_port, make_study, start_server
+from emodiff.service import CHECKPOINTS
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(checkpoints: Path, study_dir: Path, token: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "EMODIFF_CHECKPOINTS": str(checkpoints), "EMODIFF_STUDY_DIR": str(study_dir),
-           "EMODIFF_ADMIN_TOKEN": token, "GRADIO_SERVER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("the app exited during start-up")
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the app did not start within 60 s")
-
-
-@contextlib.contextmanager
-def serving(checkpoints: Path, study_dir: Path, token: str = "t"):
-    """A running app for the block; yields (process, url); SIGKILLs it on exit if still up."""
-    port = free_port()
-    proc = start_server(checkpoints, study_dir, token, port)
-    try:
-        yield proc, f"http://127.0.0.1:{port}/"
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-def make_study(study_dir: Path, n_clips: int) -> None:
-    import numpy as np
-
-    from emodiff.audio import save_audio
-    from emodiff.study import Study
-
-    study = Study(study_dir)
-    t = np.arange(int(0.4 * 22050)) / 22050
-    for i in range(n_clips):
-        save_audio(study.folder / f"c{i:03d}.wav", 0.3 * np.sin(2 * np.pi * (150 + 5 * i) * t))
-        study.add_clip(f"c{i:03d}", f"c{i:03d}.wav", ["real", "enhanced", "generated"][i % 3], "angry")
 
 
 def annotate(url: str, annotators: int, answers: int, acknowledged: list, errors: list,
@@ -136,16 +86,6 @@ def stored(study_dir: Path) -> set:
     return out
 
 
-def tiny_checkpoints(folder: Path) -> Path:
-    sys.path.insert(0, str(ROOT))
-    from tests.test_classifier import tiny_classifier
-    from tests.test_diffusion import tiny_pipeline
-
-    tiny_classifier().save_pretrained(folder / "classifier")
-    tiny_pipeline(vec_dim=0).save_pretrained(folder / "diffusion")
-    return folder
-
-
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
@@ -186,10 +126,10 @@ def main() -> None:
     p.add_argument("--annotators", type=int, default=20)
     p.add_argument("--answers", type=int, default=50)
     p.add_argument("--classify", type=int, default=20)
-    p.add_argument("--checkpoints", type=Path, help="default: tiny test models")
+    p.add_argument("--checkpoints", type=Path, default=CHECKPOINTS, help="model folders (default: %(default)s)")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    ckpt = args.checkpoints or tiny_checkpoints(tmp / "ckpt")
+    ckpt = args.checkpoints
     rows_out = []
 
     study = tmp / "study"

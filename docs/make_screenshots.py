@@ -8,15 +8,14 @@ docs/<tab>.png.
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-import load_test  # noqa: E402
+from emodiff.app_process import make_study, serving
+from emodiff.data import DEFAULT_DATA_ROOT
+from emodiff.service import CHECKPOINTS
 
-from emodiff.data import DEFAULT_DATA_ROOT  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
@@ -29,8 +28,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     study = Path(tempfile.mkdtemp()) / "study"
-    load_test.make_study(study, 6)
-    with load_test.serving(ROOT / "checkpoints", study) as (_, url), sync_playwright() as p:
+    make_study(study, 6)
+    with serving(CHECKPOINTS, study) as (_, url), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         page.goto(url)

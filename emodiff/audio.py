@@ -1,17 +1,12 @@
-"""Wave in, log-mel out: the one audio front end every other part of EmoDiff uses.
+"""Audio in and out: decode, validate, resample, save. Nothing here knows about mels (`mel.py`).
 
 `load_audio` turns whatever a user hands us (a path, raw bytes, Gradio's `(rate, array)`
-tuple) into mono float32 at 22,050 Hz, or raises `AudioError` with a sentence a person can
-act on. `mel_spectrogram` is the single wave -> log-mel definition: the one the pretrained
-HiFi-GAN universal vocoder was trained on, so any mel we make or generate can be heard.
+tuple) into mono float32 at the rate a model asks for (its `MelConfig.sample_rate`), or raises
+`AudioError` with a sentence a person can act on.
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
 import io
-import json
-import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +14,7 @@ from typing import Union
 
 import numpy as np
 import soundfile as sf
-import torch
 
-SAMPLE_RATE = 22050
 MIN_SECONDS = 0.25
 MAX_SECONDS = 30.0
 # Peak below -80 dBFS: nothing a microphone picks up in a room is that quiet.
@@ -57,14 +50,14 @@ class Audio:
                 f"{self.seconds:.1f} s were used.")
 
 
-def load_audio(source: AudioSource, *, sample_rate: int = SAMPLE_RATE,
-               max_seconds: float = MAX_SECONDS, crop: bool = False) -> Audio:
+def load_audio(source: AudioSource, *, sample_rate: int, max_seconds: float = MAX_SECONDS,
+               crop: bool = False) -> Audio:
     """Decode, downmix and resample `source`; validate it for speech-emotion use.
 
     Args:
         source: a file path, the file's bytes, or a `(rate, array)` tuple as Gradio gives
             (array `(N,)` or `(N, channels)`, integer PCM or float).
-        sample_rate: output rate in Hz.
+        sample_rate: output rate in Hz: the consuming model's `mel_config.sample_rate`.
         max_seconds: longest input accepted.
         crop: if True, longer input is cut to `max_seconds` (see `Audio.notice`) instead of
             rejected. Only the kept part is decoded, so huge files cost little.
@@ -214,138 +207,6 @@ def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarra
     return soxr.resample(samples, orig_rate, target_rate, quality="HQ").astype(np.float32)
 
 
-def save_audio(path_or_file, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+def save_audio(path_or_file, samples: np.ndarray, sample_rate: int) -> None:
     """Write 16-bit PCM WAV (the format every browser and player understands)."""
     sf.write(path_or_file, np.clip(samples, -1, 1), sample_rate, subtype="PCM_16", format="WAV")
-
-
-# --------------------------------------------------------------------------------------
-# The mel
-# --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class MelConfig:
-    """The HiFi-GAN universal vocoder's mel (hifi-gan `meldataset.mel_spectrogram`)."""
-
-    sample_rate: int = SAMPLE_RATE
-    n_fft: int = 1024
-    win_length: int = 1024
-    hop_length: int = 256
-    n_mels: int = 80
-    fmin: float = 0.0
-    fmax: float = 8000.0
-    log_clamp: float = 1e-5  # log(max(mel, 1e-5)): floor of -11.51 nats = silence
-
-    @property
-    def frames_per_second(self) -> float:
-        return self.sample_rate / self.hop_length
-
-    @property
-    def silence(self) -> float:
-        return math.log(self.log_clamp)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MelConfig":
-        return cls(**d)
-
-    def key(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-
-@functools.lru_cache(maxsize=16)
-def mel_filterbank(cfg: MelConfig, device: str = "cpu") -> torch.Tensor:
-    """Slaney-normalised mel filters, (n_mels, n_fft // 2 + 1); cached per (config, device)."""
-    import librosa
-
-    fb = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
-                             fmin=cfg.fmin, fmax=cfg.fmax)
-    return torch.from_numpy(fb).to(device)
-
-
-@functools.lru_cache(maxsize=16)
-def mel_band_centres(cfg: MelConfig) -> torch.Tensor:
-    """(n_mels,) centre frequency of each band in Hz, on the filterbank's own (Slaney) scale."""
-    import librosa
-
-    return torch.from_numpy(librosa.mel_frequencies(cfg.n_mels + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]).float()
-
-
-@functools.lru_cache(maxsize=16)
-def hann_window(win_length: int, device: str) -> torch.Tensor:
-    return torch.hann_window(win_length, device=device)
-
-
-def mel_spectrogram(wave, cfg: MelConfig = MelConfig()) -> torch.Tensor:
-    """Log-magnitude mel of `wave` (..., N) -> (..., n_mels, N // hop_length).
-
-    Reflect-pads (n_fft - hop) / 2 on both sides and frames without centring, exactly as
-    HiFi-GAN's training code does, so frame i covers samples around i * hop + hop / 2 and
-    the vocoder returns n_frames * hop samples.
-    """
-    wave = torch.as_tensor(wave, dtype=torch.float32)
-    lead = wave.shape[:-1]
-    wave = wave.reshape(-1, wave.shape[-1])  # (B, N)
-    pad = (cfg.n_fft - cfg.hop_length) // 2
-    if wave.shape[-1] <= pad:
-        raise AudioError("The audio is too short to analyse.")
-    wave = torch.nn.functional.pad(wave.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
-    device = str(wave.device)
-    spec = torch.stft(wave, cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
-                      window=hann_window(cfg.win_length, device), center=False, normalized=False,
-                      onesided=True, return_complex=True)
-    magnitude = torch.sqrt(spec.real.square() + spec.imag.square() + 1e-9)  # (B, F, T)
-    mel = torch.matmul(mel_filterbank(cfg, device), magnitude)  # (B, n_mels, T)
-    mel = torch.log(torch.clamp(mel, min=cfg.log_clamp))
-    return mel.reshape(*lead, cfg.n_mels, mel.shape[-1])
-
-
-class MelNormalizer:
-    """Per-band z-score. Fitted on training speakers only and saved beside every model
-    that consumes mels, so a model never sees statistics from the speakers it is tested on."""
-
-    def __init__(self, mean, std, mel_config: MelConfig = MelConfig()):
-        self.mean = torch.as_tensor(mean, dtype=torch.float32)  # (n_mels,)
-        self.std = torch.as_tensor(std, dtype=torch.float32)
-        self.mel_config = mel_config
-
-    @classmethod
-    def fit(cls, mels, mel_config: MelConfig = MelConfig()) -> "MelNormalizer":
-        """`mels`: iterable of (n_mels, T) arrays; statistics over all their frames."""
-        total = np.zeros(mel_config.n_mels)
-        total_sq = np.zeros(mel_config.n_mels)
-        count = 0
-        for mel in mels:
-            m = np.asarray(mel, dtype=np.float64)
-            total += m.sum(axis=1)
-            total_sq += np.square(m).sum(axis=1)
-            count += m.shape[1]
-        if count == 0:
-            raise ValueError("Cannot fit a normaliser on no frames.")
-        mean = total / count
-        std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 1e-8))
-        return cls(mean, std, mel_config)
-
-    def normalize(self, mel: torch.Tensor) -> torch.Tensor:
-        """(..., n_mels, T) log-mel -> zero mean, unit variance per band."""
-        return (mel - self.mean[:, None].to(mel)) / self.std[:, None].to(mel)
-
-    def denormalize(self, mel: torch.Tensor) -> torch.Tensor:
-        return mel * self.std[:, None].to(mel) + self.mean[:, None].to(mel)
-
-    def to_dict(self) -> dict:
-        return {"mel_config": self.mel_config.to_dict(), "mean": self.mean.tolist(),
-                "std": self.std.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MelNormalizer":
-        return cls(d["mean"], d["std"], MelConfig.from_dict(d["mel_config"]))
-
-    def save(self, path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
-
-    @classmethod
-    def load(cls, path) -> "MelNormalizer":
-        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .audio import MelConfig, mel_band_centres
+from .mel import MelConfig, mel_band_centres
 
 
 @dataclass

@@ -7,7 +7,6 @@ trains in minutes on a CPU. Either way the globally pooled penultimate vector is
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,10 +15,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .audio import MelConfig, MelNormalizer, load_audio, mel_spectrogram
-from .data import DEFAULT_CACHE, EMOTIONS, average_spectrum, sliding_windows, speaker_means, trim_silence
 from .checkpoint import load_safetensors, read_config, save_safetensors, write_config
-from .functionals import MODEL_TYPE as FUNCTIONALS, FunctionalsClassifier, clip_functionals
+from .data import EMOTIONS, average_spectrum, sliding_windows, trim_silence
+from .mel import MelConfig, MelNormalizer, mel_of
+
+MODEL_TYPE = "emodiff-resnet-ser"
 
 
 @dataclass
@@ -151,16 +151,20 @@ class EmotionClassifier:
     def emotions(self) -> tuple:
         return self.cfg.emotions
 
+    @property
+    def mel_config(self) -> MelConfig:
+        return self.cfg.mel
+
     # ---- persistence ----
     def save_pretrained(self, path, fp16: bool = True) -> None:
-        path = write_config(path, "emodiff-resnet-ser", self.cfg.to_dict(), self.metadata)
+        path = write_config(path, MODEL_TYPE, self.cfg.to_dict(), self.metadata)
         self.normalizer.save(path / "normalizer.json")
         save_safetensors(self.model.state_dict(), path / "model.safetensors", fp16=fp16)
 
     @classmethod
     def from_pretrained(cls, path, device: str = "cpu") -> "EmotionClassifier":
         path = Path(path)
-        raw, metadata = read_config(path, "classifier")
+        raw, metadata = read_config(path, "classifier", MODEL_TYPE)
         cfg = ClassifierConfig.from_dict(raw)
         model = ResNetSER(cfg)
         model.load_state_dict(load_safetensors(path / "model.safetensors", model))
@@ -169,7 +173,8 @@ class EmotionClassifier:
     # ---- inference ----
     def windows(self, mel: torch.Tensor, speaker_mean=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw log-mel (n_mels, T) -> normalised sliding windows and masks."""
-        crops, masks = sliding_windows(self.cfg.prepare(mel, speaker_mean), self.cfg.crop_frames)
+        crops, masks = sliding_windows(self.cfg.prepare(mel, speaker_mean), self.cfg.crop_frames,
+                                       self.cfg.mel.silence)
         crops = self.normalizer.normalize(torch.from_numpy(crops))
         return crops, torch.from_numpy(masks)
 
@@ -193,24 +198,25 @@ class EmotionClassifier:
         """Raw log-mel (n_mels, T) -> {emotion: probability}."""
         return {e: float(p) for e, p in zip(self.emotions, self.mel_probabilities(mel, speaker_mean))}
 
-    def _mel(self, audio) -> torch.Tensor:
-        samples = audio.samples if hasattr(audio, "samples") else load_audio(audio, crop=True).samples
-        return mel_spectrogram(samples, self.cfg.mel)
+    def mel(self, audio) -> torch.Tensor:
+        """Anything `load_audio` takes (or an `Audio`, resampled if need be) -> the raw log-mel
+        (n_mels, T) this model reads, with its own saved mel config."""
+        return mel_of(audio, self.cfg.mel)
 
     def predict(self, audio) -> dict[str, float]:
         """Anything `load_audio` takes (or a loaded `Audio`) -> {emotion: probability}."""
-        return self.confidences(self._mel(audio))
+        return self.confidences(self.mel(audio))
 
     def predict_speaker(self, audios) -> list[dict[str, float]]:
         """Several clips of one speaker -> each clip's {emotion: probability}. A speaker-normalised
         model takes the speaker's average spectrum from all of them (speech frames only, as in
         training), so they should span the speaker's range, not one emotion."""
-        mels = [self._mel(a) for a in audios]
+        mels = [self.mel(a) for a in audios]
         ref = speaker_reference(mels) if self.cfg.speaker_norm else None
         return [self.confidences(m, ref) for m in mels]
 
     def embed(self, audio) -> np.ndarray:
-        return self.mel_embedding(self._mel(audio)).numpy()
+        return self.mel_embedding(self.mel(audio)).numpy()
 
 
 def speaker_reference(mels) -> np.ndarray:
@@ -218,153 +224,3 @@ def speaker_reference(mels) -> np.ndarray:
     frames only, as in training."""
     return average_spectrum([trim_silence(m.numpy()) for m in mels])
 
-
-@torch.inference_mode()
-def clip_probabilities(clf: EmotionClassifier, mels, speaker_means=None, batch_size: int = 64) -> np.ndarray:
-    """Raw log-mels -> (n_clips, n_classes) probabilities; windows of all clips batched.
-    `speaker_means`: one per clip (`speaker_references`), for speaker-normalised models."""
-    crops, masks, owner = [], [], []
-    refs = speaker_means if speaker_means is not None else [None] * len(mels)
-    for i, (mel, ref) in enumerate(zip(mels, refs)):
-        c, m = clf.windows(torch.as_tensor(mel), ref)
-        crops.append(c), masks.append(m), owner.extend([i] * len(c))
-    crops, masks, owner = torch.cat(crops), torch.cat(masks), torch.tensor(owner)
-    was_training = clf.model.training
-    clf.model.eval()
-    probs = torch.cat([clf.model(crops[s:s + batch_size].to(clf.device),
-                                 masks[s:s + batch_size].to(clf.device)).softmax(-1).cpu()
-                       for s in range(0, len(crops), batch_size)])
-    clf.model.train(was_training)
-    out = torch.zeros(len(mels), probs.shape[1]).index_add_(0, owner, probs)
-    return (out / torch.bincount(owner, minlength=len(mels))[:, None]).numpy()
-
-
-def speaker_references(cfg: ClassifierConfig, records, mels) -> list | None:
-    """Per clip, its speaker's mean log-mel over the given clips (labels unused) when `cfg`
-    normalises by speaker; None otherwise."""
-    if not cfg.speaker_norm:
-        return None
-    means = speaker_means(records, mels)
-    return [means[r.speaker] for r in records]
-
-
-def load_classifier(path, device: str = "cpu") -> "EmotionClassifier | FunctionalsClassifier":
-    """Either kind of saved classifier, told apart by its config.json."""
-    config = Path(path) / "config.json"
-    if config.is_file() and json.loads(config.read_text()).get("model_type") == FUNCTIONALS:
-        return FunctionalsClassifier.from_pretrained(path)
-    return EmotionClassifier.from_pretrained(path, device)
-
-
-class Ensemble:
-    """Classifiers whose probabilities are averaged. Members may differ in recipe and kind: a
-    plain and a speaker-normalised CNN, and the functionals models, err on partly different
-    clips, so together they beat each alone (README, "Ensembles")."""
-
-    def __init__(self, members):
-        self.members = list(members)
-        if not self.members:
-            raise ValueError("An ensemble needs at least one classifier.")
-        self.networks = [m for m in self.members if isinstance(m, EmotionClassifier)]
-        if len({m.emotions for m in self.members}) > 1 or len({m.cfg.mel for m in self.networks}) > 1:
-            raise ValueError("Ensemble members must share their emotions and mel configuration.")
-
-    @classmethod
-    def from_pretrained(cls, paths, device: str = "cpu") -> "Ensemble":
-        return cls(load_classifier(p, device) for p in paths)
-
-    @classmethod
-    def shipped(cls, folder, several_clips: bool = False) -> "Ensemble":
-        """The shipped classifiers as the app and the CLI use them: the plain models (two CNN
-        seeds and the functionals model) voting; for several clips of one speaker the speaker-
-        normalised models vote with them. Only `classifier/` is required; a missing optional
-        folder is skipped."""
-        folder = Path(folder)
-        names = (["classifier_speaker", "functionals_speaker"] * several_clips
-                 + ["classifier", "classifier_seed1", "functionals"])
-        return cls.from_pretrained([folder / n for n in names if n == "classifier" or (folder / n).is_dir()])
-
-    @property
-    def emotions(self) -> tuple:
-        return self.members[0].emotions
-
-    @property
-    def mel_config(self) -> MelConfig:
-        return self.networks[0].cfg.mel if self.networks else MelConfig()
-
-    @property
-    def speaker_norm(self) -> bool:
-        """Whether some member wants several clips of a speaker."""
-        return any(m.cfg.speaker_norm for m in self.members)
-
-    @property
-    def train_speakers(self) -> set:
-        return {s for m in self.members for s in m.metadata.get("train_speakers", [])}
-
-    def _mean(self, per_member: list[dict[str, float]]) -> dict[str, float]:
-        return {e: float(np.mean([probs[e] for probs in per_member])) for e in self.emotions}
-
-    def confidences(self, mel, speaker_mean=None) -> dict[str, float]:
-        """One clip's raw log-mel -> {emotion: probability} of the CNN members, averaged (a mel
-        has no waveform for the functionals models: used to judge generated mels);
-        speaker-normalised members use `speaker_mean`, or see the clip alone without it."""
-        if not self.networks:
-            raise ValueError("This ensemble has no mel classifier.")
-        return self._mean([m.confidences(mel, speaker_mean) for m in self.networks])
-
-    def predict(self, audio) -> dict[str, float]:
-        """As `EmotionClassifier.predict`, every member voting: the clip decoded and analysed
-        once for all members. A speaker-normalised functionals model cannot see a lone clip."""
-        return self._predict([audio], speaker=False)[0]
-
-    def predict_speaker(self, audios) -> list[dict[str, float]]:
-        """As `EmotionClassifier.predict_speaker`, members' probabilities averaged; each clip is
-        decoded and analysed, and the speaker's statistics taken, once for all members."""
-        return self._predict(list(audios), speaker=True)
-
-    def _predict(self, audios: list, speaker: bool) -> list[dict[str, float]]:
-        audios = [a if hasattr(a, "samples") else load_audio(a, crop=True) for a in audios]
-        mels = [mel_spectrogram(a.samples, self.mel_config) for a in audios] if self.networks else []
-        ref = speaker_reference(mels) if speaker and any(m.cfg.speaker_norm for m in self.networks) else None
-        per_member, statistics = [], {}  # openSMILE runs once per feature configuration, as mels once
-        for m in self.members:
-            if isinstance(m, FunctionalsClassifier):
-                if m.cfg.key() not in statistics:
-                    statistics[m.cfg.key()] = m.features(audios)
-                per_member.append(m.confidences(statistics[m.cfg.key()], one_speaker=speaker))
-            else:
-                per_member.append([m.confidences(mel, ref) for mel in mels])
-        return [self._mean([probs[i] for probs in per_member]) for i in range(len(audios))]
-
-
-def member_probabilities(member, mels, records, single_clip: bool = False, cache_dir=DEFAULT_CACHE) -> np.ndarray:
-    """(n_clips, n_classes) of one ensemble member on labelled clips. Speaker-normalised members
-    get each speaker's statistics from all their clips given (labels unused) unless
-    `single_clip`, which a speaker-normalised functionals model refuses."""
-    if isinstance(member, FunctionalsClassifier):
-        x = clip_functionals([r.path for r in records], member.cfg, cache_dir)
-        return member.probabilities(x, None if single_clip else [r.speaker for r in records])
-    return clip_probabilities(member, mels, None if single_clip else speaker_references(member.cfg, records, mels))
-
-
-def evaluate(clf, mels, records, single_clip: bool = False, cache_dir=DEFAULT_CACHE) -> dict:
-    """Per-corpus and overall classification reports (see `metrics.classification_report`) of a
-    classifier or an ensemble (its members' probabilities averaged). Speaker-normalised members
-    get each speaker's statistics from all their clips here, unless `single_clip` (each clip
-    alone, as in the app's one-clip path)."""
-    members = clf.members if isinstance(clf, Ensemble) else [clf]
-    probs = np.mean([member_probabilities(m, mels, records, single_clip, cache_dir) for m in members], axis=0)
-    return reports(clf.emotions, records, probs.argmax(1))
-
-
-def reports(emotions, records, y_pred) -> dict:
-    """Classification reports of predicted label indices, overall ("all") and per corpus."""
-    from .metrics import classification_report
-
-    y_true = np.array([emotions.index(r.emotion) for r in records])
-    y_pred = np.asarray(y_pred)
-    out = {"all": classification_report(y_true, y_pred, emotions)}
-    for corpus in sorted({r.corpus for r in records}):
-        idx = np.array([r.corpus == corpus for r in records])
-        out[corpus] = classification_report(y_true[idx], y_pred[idx], emotions)
-    return out

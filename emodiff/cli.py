@@ -11,8 +11,7 @@ from pathlib import Path
 from .audio import AudioError
 from .checkpoint import CheckpointError
 from .sampling import DEFAULT_GUIDANCE
-
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+from .service import CHECKPOINTS, EmoDiff
 
 
 def _index(args) -> None:
@@ -36,41 +35,40 @@ def _cache(args) -> None:
     from .data import ALL_EMOTIONS, FeatureCache, index_corpora
 
     records = index_corpora(args.data_root, ALL_EMOTIONS)
-    cache = FeatureCache(args.cache_dir)
+    cache = FeatureCache(args.cache_dir, EmoDiff(args.checkpoints).mel_config)
     start = time.perf_counter()
     cache.build([r.path for r in records], workers=args.workers, progress=True)
     print(f"{len(records)} mels in {cache.dir} ({time.perf_counter() - start:.1f} s)")
 
 
 def _mel(args) -> None:
-    from .audio import load_audio, mel_spectrogram
     from .plotting import plot_mel, save_figure
 
-    audio = load_audio(args.audio, crop=True)
+    svc = EmoDiff(args.checkpoints)
+    audio = svc.load(args.audio)
     if audio.notice:
         print(audio.notice, file=sys.stderr)
-    mel = mel_spectrogram(audio.samples)
-    save_figure(plot_mel(mel.numpy(), Path(args.audio).name), args.png, dpi=120)
+    mel = svc.mel(audio)
+    save_figure(plot_mel(mel.numpy(), svc.mel_config, Path(args.audio).name), args.png, dpi=120)
     print(f"{tuple(mel.shape)} mel ({audio.seconds:.2f} s) -> {args.png}")
 
 
 def _vocode(args) -> None:
-    from .audio import load_audio, mel_spectrogram, save_audio
+    from .audio import save_audio
     from .vocoder import Vocoder
 
-    audio = load_audio(args.audio, crop=True)
-    vocoder = Vocoder(args.vocoder, precision=args.precision)
-    save_audio(args.out, vocoder(mel_spectrogram(audio.samples)).numpy())
+    svc = EmoDiff(args.checkpoints)
+    vocoder = Vocoder(svc.mel_config, args.vocoder, precision=args.precision)
+    save_audio(args.out, vocoder(svc.mel(args.audio)).numpy(), svc.sample_rate)
     print(f"{args.audio} -> mel -> {vocoder.method} ({vocoder.precision}) -> {args.out}")
 
 
 def _classify(args) -> None:
     from .audio import load_clips
-    from .classifier import Ensemble
 
-    clips, failed = load_clips(args.audio, crop=True)  # one unreadable clip does not lose the others
-    clf = (Ensemble.from_pretrained(args.checkpoint) if args.checkpoint
-           else Ensemble.shipped(CHECKPOINTS, several_clips=len(clips) > 1))
+    svc = EmoDiff(args.checkpoints, classifiers=args.checkpoint)
+    # one unreadable clip does not lose the others
+    clips, failed = load_clips(args.audio, sample_rate=svc.sample_rate, crop=True)
     if len(args.audio) == 1 and failed:
         raise AudioError(failed[args.audio[0]])
     for path, reason in failed.items():
@@ -80,11 +78,11 @@ def _classify(args) -> None:
             print(f"{path}: {audio.notice}", file=sys.stderr)
     if not clips:
         raise AudioError(f"None of the {len(args.audio)} clips could be read.")
-    if clf.speaker_norm:
+    if svc.ensemble_for(len(clips)).speaker_norm:
         print(f"speaker-normalised classifier: the {len(clips)} clip(s) are taken as one speaker"
               + ("; with one clip it is much less accurate (see its model card)" if len(clips) < 2 else ""),
               file=sys.stderr)
-    results = dict(zip(clips, clf.predict_speaker(clips.values())))
+    results = dict(zip(clips, svc.recognise_speaker(clips.values())))
     if args.json:
         print(json.dumps(results[args.audio[0]] if len(args.audio) == 1 else results, indent=1))
     elif len(args.audio) == 1:
@@ -98,46 +96,40 @@ def _classify(args) -> None:
         raise AudioError(f"{len(failed)} of {len(args.audio)} clips could not be read: {', '.join(failed)}")
 
 
-def _write_result(out, args, title: str) -> None:
-    from .audio import SAMPLE_RATE, save_audio
+def _write_result(mel, wave, svc: EmoDiff, args, title: str) -> None:
+    from .audio import save_audio
     from .plotting import plot_mel, save_figure
 
-    save_audio(args.out, out.wave.numpy())
-    print(f"{title} -> {args.out} ({len(out.wave) / SAMPLE_RATE:.2f} s)")
+    save_audio(args.out, wave.numpy(), svc.sample_rate)
+    print(f"{title} -> {args.out} ({len(wave) / svc.sample_rate:.2f} s)")
     if args.mel_png:
-        save_figure(plot_mel(out.mel.numpy(), title), args.mel_png, dpi=120)
+        save_figure(plot_mel(mel.numpy(), svc.mel_config, title), args.mel_png, dpi=120)
         print(f"mel -> {args.mel_png}")
 
 
 def _generate(args) -> None:
-    from .diffusion import load_pipeline, mel_seed
-
-    pipe = load_pipeline(args.pipeline)
-    out = pipe.generate(args.emotion, reference=args.reference, seconds=args.seconds, steps=args.steps,
-                        guidance=args.guidance, generator=mel_seed(args.seed), sampler=args.sampler)
-    _write_result(out, args, f"generated {args.emotion}")
+    svc = EmoDiff(args.checkpoints, pipeline=args.pipeline)
+    reference = svc.load(args.reference) if args.reference else None
+    out = svc.generate(args.emotion, reference, args.seconds, args.steps, args.guidance, args.seed, args.sampler)
+    _write_result(out.mel, out.wave, svc, args, f"generated {args.emotion}")
 
 
 def _enhance(args) -> None:
-    from .classifier import EmotionClassifier
-    from .diffusion import load_pipeline, mel_seed
-
-    pipe = load_pipeline(args.pipeline)
-    clf = EmotionClassifier.from_pretrained(args.checkpoint) if args.emotion is None else None
-    out = pipe.enhance(args.audio, args.emotion, strength=args.strength, steps=args.steps,
-                       guidance=args.guidance, generator=mel_seed(args.seed), sampler=args.sampler,
-                       classifier=clf)
-    _write_result(out, args, f"{Path(args.audio).name} enhanced toward {out.emotion} (strength {args.strength})")
+    svc = EmoDiff(args.checkpoints, classifiers=args.checkpoint, pipeline=args.pipeline)
+    out = svc.enhance(svc.load(args.audio), args.emotion, args.strength, args.steps, args.guidance, args.seed,
+                      args.sampler)
+    _write_result(out.mel, out.wave, svc, args,
+                  f"{Path(args.audio).name} enhanced toward {out.target} (strength {args.strength})")
 
 
 def _make_study(args) -> None:
     from .data import EMOTIONS, index_corpora, speaker_fold
-    from .diffusion import load_pipeline
-    from .study import make_study
+    from .make_study import make_study
 
     _, test = speaker_fold(index_corpora(args.data_root, EMOTIONS), args.fold)
-    study = make_study(args.out, test, load_pipeline(args.pipeline), n_per_source=args.n,
-                       strength=args.strength, steps=args.steps, guidance=args.guidance, seed=args.seed or 0)
+    study = make_study(args.out, test, EmoDiff(args.checkpoints, pipeline=args.pipeline).pipeline,
+                       n_per_source=args.n, strength=args.strength, steps=args.steps, guidance=args.guidance,
+                       seed=args.seed or 0)
     print(f"{len(study.clip_ids())} clips in {study.folder} (real, enhanced, generated: {args.n} each)")
 
 
@@ -147,15 +139,13 @@ def _sampling_args(p) -> None:
                    help="classifier-free guidance scale (default %(default)s)")
     p.add_argument("--sampler", choices=("dpm", "ddim", "ddpm"), default="dpm")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--pipeline", type=Path, default=CHECKPOINTS / "diffusion")
+    p.add_argument("--pipeline", type=Path, help="a diffusion pipeline folder (default: the release's)")
     p.add_argument("--mel-png", help="also plot the mel to this PNG")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS
-
-    parser = argparse.ArgumentParser(prog="emodiff", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _data_commands(sub) -> None:
+    """Commands on the corpora and on a clip's mel."""
+    from .data import DEFAULT_CACHE, DEFAULT_DATA_ROOT
 
     p = sub.add_parser("index", help="count the clips per corpus and emotion")
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
@@ -168,6 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=_cache)
+
+    p = sub.add_parser("mel", help="plot a clip's log-mel to a PNG")
+    p.add_argument("audio")
+    p.add_argument("--png", default="mel.png")
+    p.set_defaults(func=_mel)
+
+    p = sub.add_parser("vocode", help="audio -> mel -> audio, to hear what the vocoder keeps")
+    p.add_argument("audio")
+    p.add_argument("--out", default="vocoded.wav")
+    p.add_argument("--vocoder", choices=("hifigan", "griffin-lim"), default="hifigan")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="HiFi-GAN convolutions; auto = bf16 where the CPU has it natively")
+    p.set_defaults(func=_vocode)
+
+
+def _model_commands(sub) -> None:
+    """What the app does, from the shell: recognise, generate, enhance, prepare a listening test."""
+    from .data import DEFAULT_DATA_ROOT, EMOTIONS
 
     p = sub.add_parser("classify", help="emotion confidences for one clip, or several of one speaker")
     p.add_argument("audio", nargs="+")
@@ -190,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emotion", choices=EMOTIONS, help="target (default: the predicted emotion, made clearer)")
     p.add_argument("--strength", type=float, default=0.5)
     p.add_argument("--out", default="enhanced.wav")
-    p.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "classifier")
+    p.add_argument("--checkpoint", type=Path, nargs="+",
+                   help="classifiers that predict the emotion to make clearer (default: the release's)")
     _sampling_args(p)
     p.set_defaults(func=_enhance)
 
@@ -203,18 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     _sampling_args(p)
     p.set_defaults(func=_make_study)
 
-    p = sub.add_parser("mel", help="plot a clip's log-mel to a PNG")
-    p.add_argument("audio")
-    p.add_argument("--png", default="mel.png")
-    p.set_defaults(func=_mel)
 
-    p = sub.add_parser("vocode", help="audio -> mel -> audio, to hear what the vocoder keeps")
-    p.add_argument("audio")
-    p.add_argument("--out", default="vocoded.wav")
-    p.add_argument("--vocoder", choices=("hifigan", "griffin-lim"), default="hifigan")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="HiFi-GAN convolutions; auto = bf16 where the CPU has it natively")
-    p.set_defaults(func=_vocode)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emodiff", description=__doc__)
+    parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS,
+                        help="the release's model folders (default: %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _model_commands(sub)
+    _data_commands(sub)
     return parser
 
 

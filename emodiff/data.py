@@ -15,8 +15,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from .audio import MelConfig, load_audio, mel_spectrogram
+from .audio import load_audio
 from .checkpoint import replace_atomically
+from .mel import MelConfig, mel_spectrogram
 
 # The six emotions EmoDB and RAVDESS share (the paper's classes), in label order.
 EMOTIONS = ("neutral", "happy", "sad", "angry", "fear", "disgust")
@@ -244,7 +245,7 @@ class FeatureCache:
     never returns a stale mel. Lives outside the repository (default `~/.cache/emodiff`).
     """
 
-    def __init__(self, root: str | Path = DEFAULT_CACHE, mel_config: MelConfig = MelConfig()):
+    def __init__(self, root: str | Path, mel_config: MelConfig):
         self.mel_config = mel_config
         config_hash = hashlib.sha256(mel_config.key().encode()).hexdigest()[:12]
         self.dir = Path(root) / f"mel-{config_hash}"
@@ -286,15 +287,15 @@ def _fill_cache(root: str, mel_config: MelConfig, paths: list[Path]) -> None:
         cache.get(p)
 
 
-def speech_mels(records: Sequence[Record], cache_dir: str | Path = DEFAULT_CACHE,
-                mel_config: MelConfig = MelConfig(), progress: bool = False) -> dict[Path, np.ndarray]:
-    """Each clip's cached log-mel with its silent edges trimmed, keyed by path: what every
-    model here is trained and judged on."""
+def speech_mels(records: Sequence[Record], mel_config: MelConfig, cache_dir: str | Path = DEFAULT_CACHE,
+                progress: bool = False) -> dict[Path, np.ndarray]:
+    """Each clip's cached log-mel (`mel_config`: the consuming model's) with its silent edges
+    trimmed, keyed by path: what every model here is trained and judged on."""
     mels = FeatureCache(cache_dir, mel_config).build([r.path for r in records], progress=progress)
     return {r.path: trim_silence(m) for r, m in zip(records, mels)}
 
 
-def compute_mel(audio_path: Path, mel_config: MelConfig = MelConfig()) -> np.ndarray:
+def compute_mel(audio_path: Path, mel_config: MelConfig) -> np.ndarray:
     audio = load_audio(audio_path, sample_rate=mel_config.sample_rate, max_seconds=600)
     return mel_spectrogram(audio.samples, mel_config).numpy()
 
@@ -325,20 +326,20 @@ def _pad(mel: np.ndarray, frames: int, pad_value: float) -> tuple[np.ndarray, np
 
 
 def random_crop(mel: np.ndarray, frames: int, rng: np.random.Generator,
-                pad_value: float = MelConfig().silence) -> tuple[np.ndarray, np.ndarray]:
-    """A random `frames`-long window (training). Returns (crop, mask); mask is False on padding."""
+                pad_value: float) -> tuple[np.ndarray, np.ndarray]:
+    """A random `frames`-long window (training), padded with `pad_value` (the mel config's
+    `silence`). Returns (crop, mask); mask is False on padding."""
     start = int(rng.integers(0, mel.shape[1] - frames + 1)) if mel.shape[1] > frames else 0
     return _pad(mel[:, start:], frames, pad_value)
 
 
-def center_crop(mel: np.ndarray, frames: int,
-                pad_value: float = MelConfig().silence) -> tuple[np.ndarray, np.ndarray]:
+def center_crop(mel: np.ndarray, frames: int, pad_value: float) -> tuple[np.ndarray, np.ndarray]:
     start = max((mel.shape[1] - frames) // 2, 0)
     return _pad(mel[:, start:], frames, pad_value)
 
 
-def sliding_windows(mel: np.ndarray, frames: int, hop: int | None = None,
-                    pad_value: float = MelConfig().silence) -> tuple[np.ndarray, np.ndarray]:
+def sliding_windows(mel: np.ndarray, frames: int, pad_value: float,
+                    hop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Windows covering the whole clip (evaluation): ((W, n_mels, frames), (W, frames) masks).
     The last window is aligned to the clip's end so no frame is left out."""
     hop = hop or frames // 2

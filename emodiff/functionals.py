@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .audio import SAMPLE_RATE, load_audio
+from .audio import load_audio, resample
 from .checkpoint import load_safetensors, read_config, save_npz, save_safetensors, write_config
 from .data import DEFAULT_CACHE, EMOTIONS, file_digest
+from .mel import MelConfig
 
 MODEL_TYPE = "emodiff-functionals-lr"
 # z-scores are clipped here, in training and use alike: a statistic that barely varied in
@@ -38,7 +39,7 @@ class FunctionalsConfig:
     # Leading and trailing silence below this many dB under the peak is cut first: its length is
     # an accident of the recording, and it dilutes every statistic.
     trim_db: float = 40.0
-    sample_rate: int = SAMPLE_RATE  # every clip is analysed as the app hears it
+    sample_rate: int = MelConfig.sample_rate  # a new model analyses clips at the rate the CNNs read
     speaker_norm: bool = False
     c: float = 0.01  # inverse L2 strength; train/cross_validate_functionals.py picks it on training speakers
 
@@ -165,9 +166,14 @@ class FunctionalsClassifier:
 
     def features(self, audios) -> np.ndarray:
         """Clips (anything `load_audio` takes, or loaded `Audio`s) -> (N, D) statistics."""
-        return np.stack([functionals(a.samples if hasattr(a, "samples") else
-                                     load_audio(a, sample_rate=self.cfg.sample_rate, crop=True).samples, self.cfg)
-                         for a in audios])
+        return np.stack([functionals(self._samples(a), self.cfg) for a in audios])
+
+    def _samples(self, audio) -> np.ndarray:
+        """Mono samples at this model's rate, from a source or an `Audio` decoded at any rate."""
+        rate = self.cfg.sample_rate
+        if not hasattr(audio, "samples"):
+            return load_audio(audio, sample_rate=rate, crop=True).samples
+        return audio.samples if audio.sample_rate == rate else resample(audio.samples, audio.sample_rate, rate)
 
     def confidences(self, features: np.ndarray, one_speaker: bool) -> list[dict[str, float]]:
         """(N, D) statistics -> each clip's {emotion: probability}; `one_speaker`: the clips are

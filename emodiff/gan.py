@@ -11,17 +11,19 @@ diffusion UNet and for the same reason: many times cheaper on a CPU than 2-D one
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .audio import MelNormalizer
 from .checkpoint import load_safetensors, read_config, save_safetensors, write_config
-from .data import EMOTIONS
+from .data import EMOTIONS, random_crop, speakers
+from .mel import MelNormalizer
 
 CORPORA = ("emodb", "ravdess")
 MODEL_TYPE = "emodiff-dcgan"
@@ -30,10 +32,10 @@ UPSAMPLINGS = 4  # the generator doubles a frames / 16 seed four times
 
 @dataclass(frozen=True)
 class GANConfig:
+    n_mels: int  # the training data's normaliser's mel_config.n_mels; checked against it on load
     z_dim: int = 128
     channels: int = 512  # the widest layer; the discriminator mirrors the generator's widths
     frames: int = 160  # the study's classifier crop
-    n_mels: int = 80
     emotions: tuple = EMOTIONS
     corpora: tuple = CORPORA
 
@@ -107,9 +109,16 @@ class EmotionGAN:
 
     def __init__(self, cfg: GANConfig, normalizer: MelNormalizer, generator: Generator | None = None,
                  metadata: dict | None = None):
+        if cfg.n_mels != normalizer.mel_config.n_mels:
+            raise ValueError(f"The generator makes {cfg.n_mels} mel bands, its normaliser has "
+                             f"{normalizer.mel_config.n_mels}.")
         self.cfg, self.normalizer = cfg, normalizer
         self.generator = (generator or Generator(cfg)).eval()
         self.metadata = metadata or {}
+
+    @property
+    def mel_config(self):
+        return self.normalizer.mel_config
 
     def save_pretrained(self, path, fp16: bool = True) -> None:
         path = write_config(path, MODEL_TYPE, self.cfg.to_dict(), self.metadata)
@@ -132,3 +141,31 @@ class EmotionGAN:
         c = torch.tensor([self.cfg.corpora.index(x) for x in corpora])
         z = torch.randn(len(e), self.cfg.z_dim, generator=generator)
         return self.normalizer.denormalize(self.generator(z, e, c))
+
+
+class CropBatcher:
+    """Corpus- and class-balanced real crops and noise for step `step`, drawn from a generator
+    seeded by (seed, step): a resumed run repeats exactly."""
+
+    def __init__(self, cfg: GANConfig, train, mels, normalizer: MelNormalizer, weights, seed: int, batch_size: int):
+        self.cfg, self.train, self.mels, self.normalizer = cfg, train, mels, normalizer
+        self.p, self.seed, self.batch_size = np.asarray(weights) / np.sum(weights), seed, batch_size
+        self.labels = np.array([cfg.emotions.index(r.emotion) for r in train])
+        self.corpora = np.array([cfg.corpora.index(r.corpus) for r in train])
+
+    def __call__(self, step: int):
+        """-> (real (B, n_mels, frames) normalised, emotion (B,), corpus (B,), z (B, z_dim))."""
+        rng = np.random.default_rng((self.seed, step))
+        idx = rng.choice(len(self.train), self.batch_size, p=self.p)
+        silence = self.normalizer.mel_config.silence
+        real = torch.stack([self.normalizer.normalize(torch.from_numpy(random_crop(
+            self.mels[self.train[i].path], self.cfg.frames, rng, silence)[0])) for i in idx])
+        z = torch.from_numpy(rng.standard_normal((len(idx), self.cfg.z_dim)).astype(np.float32))
+        return real, torch.from_numpy(self.labels[idx]), torch.from_numpy(self.corpora[idx]), z
+
+
+def ema_gan(gen: Generator, ema, normalizer: MelNormalizer, train) -> EmotionGAN:
+    """The generator with its EMA weights (diffusers' EMAModel), as the study loads it."""
+    copy_ = copy.deepcopy(gen)
+    ema.copy_to(copy_.parameters())
+    return EmotionGAN(copy_.cfg, normalizer, copy_, {"train_speakers": speakers(train)})

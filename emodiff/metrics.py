@@ -71,3 +71,19 @@ def si_sdr(reference, estimate) -> float:
     ref, est = ref[:n], est[:n]
     target = (est @ ref) / (ref @ ref) * ref
     return float(10 * np.log10((target @ target) / ((est - target) @ (est - target))))
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to rows of a and b (as FID, Heusel 2017)."""
+    from scipy import linalg
+
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def pairwise_distance(x: np.ndarray) -> float:
+    """Mean Euclidean distance over all pairs of rows of x: a set's diversity."""
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    return float(d[np.triu_indices(len(x), 1)].mean())

@@ -7,7 +7,7 @@ matplotlib.use("Agg")  # headless: the app and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .audio import MelConfig  # noqa: E402
+from .mel import MelConfig, mel_band_centres  # noqa: E402
 
 
 def save_figure(fig, path, dpi: int = 110) -> None:
@@ -16,20 +16,16 @@ def save_figure(fig, path, dpi: int = 110) -> None:
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
 
-def mel_band_edges_hz(cfg: MelConfig) -> np.ndarray:
-    import librosa
 
-    return librosa.mel_frequencies(cfg.n_mels + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
-
-
-def plot_mels(mels, titles, cfg: MelConfig = MelConfig(), vmin=None, vmax=None):
-    """Side-by-side log-mels (each (n_mels, T)) on one colour scale; returns the Figure."""
+def plot_mels(mels, titles, cfg: MelConfig, vmin=None, vmax=None):
+    """Side-by-side log-mels (each (n_mels, T), made with `cfg`) on one colour scale; returns
+    the Figure."""
     mels = [np.asarray(m) for m in mels]
     vmin = min(m.min() for m in mels) if vmin is None else vmin
     vmax = max(m.max() for m in mels) if vmax is None else vmax
     fig, axes = plt.subplots(1, len(mels), figsize=(5.5 * len(mels), 3.2), squeeze=False,
                              constrained_layout=True)
-    freqs = mel_band_edges_hz(cfg)
+    freqs = mel_band_centres(cfg).numpy()
     ticks = [i for i in range(0, cfg.n_mels, 16)]
     for ax, mel, title in zip(axes[0], mels, titles):
         seconds = mel.shape[1] / cfg.frames_per_second
@@ -43,7 +39,7 @@ def plot_mels(mels, titles, cfg: MelConfig = MelConfig(), vmin=None, vmax=None):
     return fig
 
 
-def plot_mel(mel, title: str = "log-mel spectrogram", cfg: MelConfig = MelConfig()):
+def plot_mel(mel, cfg: MelConfig, title: str = "log-mel spectrogram"):
     return plot_mels([mel], [title], cfg)
 
 
@@ -98,7 +94,7 @@ def plot_losses(series: dict, ylabel: str, window: int = 50):
     return fig
 
 
-def plot_mel_grid(rows, row_titles, col_titles, title: str = "", cfg: MelConfig = MelConfig()):
+def plot_mel_grid(rows, row_titles, col_titles, cfg: MelConfig, title: str = ""):
     """rows[i][j]: (n_mels, T) raw log-mel; one shared colour scale. Returns the Figure."""
     n_rows, n_cols = len(rows), len(rows[0])
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.4 * n_cols, 1.9 * n_rows), squeeze=False,

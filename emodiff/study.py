@@ -1,4 +1,5 @@
 """Blind listening test: clips, annotators' answers in SQLite, and the statistics an admin reads.
+Making a study's clips is `make_study.py`'s job; this module needs no model.
 
 Every answer is committed the moment it is given (WAL mode, one transaction per answer), so a
 reload, a crash or a killed server loses nothing that was acknowledged. Each annotator hears
@@ -19,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .data import EMOTIONS
-from .sampling import DEFAULT_GUIDANCE
+from .stats import fleiss_kappa, wilson
 
 SOURCES = ("real", "enhanced", "generated")
 _ID = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
@@ -161,65 +162,3 @@ class Study:
                 "progress": {a: {"answered": n, "total": total} for a, n in sorted(progress.items())},
                 "sources": sources, "fleiss_kappa": fleiss_kappa(
                     [v for v in by_clip.values() if len(v) >= 2])}
-
-
-def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a proportion (better than the normal one near 0 and 1)."""
-    if n == 0:
-        return (0.0, 0.0)
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def fleiss_kappa(ratings: list[list[str]]) -> float | None:
-    """Agreement beyond chance among raters (Fleiss 1971); clips may have different rater
-    counts (each clip's agreement uses its own count)."""
-    if not ratings:
-        return None
-    cats = sorted({c for rs in ratings for c in rs})
-    p_i, totals = [], defaultdict(int)
-    for rs in ratings:
-        n = len(rs)
-        counts = [rs.count(c) for c in cats]
-        p_i.append((sum(k * k for k in counts) - n) / (n * (n - 1)))
-        for c, k in zip(cats, counts):
-            totals[c] += k
-    n_all = sum(totals.values())
-    p_e = sum((v / n_all) ** 2 for v in totals.values())
-    p_bar = sum(p_i) / len(p_i)
-    return 1.0 if p_e == 1 else (p_bar - p_e) / (1 - p_e)
-
-
-def make_study(folder, records, pipe, n_per_source: int = 12, strength: float = 0.5, steps: int = 25,
-               guidance: float = DEFAULT_GUIDANCE, seed: int = 0) -> Study:
-    """Prepare a listening test: `n_per_source` real clips from `records` (use unseen speakers),
-    as many of them enhanced toward another emotion, and as many generated, emotions balanced.
-    Files get opaque names so nothing in a URL or file name tells the source."""
-    from .audio import load_audio, save_audio
-    from .diffusion import mel_seed
-
-    study = Study(folder)
-    rng = random.Random(seed)
-    chosen = rng.sample(list(records), min(2 * n_per_source, len(records)))
-    real, to_enhance = chosen[:n_per_source], chosen[n_per_source:]
-
-    def add(source, emotion, samples, meta):
-        clip_id = hashlib.sha256(f"{seed}/{source}/{meta}".encode()).hexdigest()[:12]
-        save_audio(study.folder / f"{clip_id}.wav", samples)
-        study.add_clip(clip_id, f"{clip_id}.wav", source, emotion, meta)
-
-    for r in real:
-        add("real", r.emotion, load_audio(r.path).samples, {"file": r.path.name})
-    for i, r in enumerate(to_enhance):
-        target = EMOTIONS[(EMOTIONS.index(r.emotion) + 1 + i % 5) % 6]
-        out = pipe.enhance(load_audio(r.path), target, strength=strength, steps=steps, guidance=guidance,
-                           generator=mel_seed(seed + i))
-        add("enhanced", target, out.wave.numpy(), {"file": r.path.name, "from": r.emotion, "strength": strength})
-    for i in range(n_per_source):
-        emotion = EMOTIONS[i % 6]
-        out = pipe.generate(emotion, seconds=3.0, steps=steps, guidance=guidance,
-                            generator=mel_seed(seed + 1000 + i))
-        add("generated", emotion, out.wave.numpy(), {"index": i})
-    return study

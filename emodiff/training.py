@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -100,6 +100,44 @@ class CropDataset(Dataset):
         return mel, torch.from_numpy(mask), self.labels[i]
 
 
+class GeneratorRun(NamedTuple):
+    """What a generator's training script starts from (`start_generator_run`)."""
+
+    acc: object  # the accelerate Accelerator
+    records: list  # every clip
+    train: list  # the training speakers' clips
+    test: list  # the held-out speakers' (none when every speaker trains)
+    mels: dict  # path -> trimmed raw log-mel (n_mels, T), every clip
+    normalizer: object  # MelNormalizer fitted on the training clips only
+
+
+def start_generator_run(args) -> GeneratorRun:
+    """Accelerator, seed, speaker split and data of a generator (diffusion or GAN) from its
+    `add_common_args` flags. The mel is the installed HiFi-GAN's: what is generated must be
+    heard, and every generator's sets then share one mel. The main process fills the mel
+    cache first; the others then read it."""
+    from .data import EMOTIONS, index_corpora, speaker_fold, speech_mels
+    from .mel import MelNormalizer
+    from .vocoder import hifigan_config
+
+    acc = make_accelerator(cpu=args.cpu)
+    set_seed(args.seed)
+    records = index_corpora(args.data_root, EMOTIONS, args.corpora)
+    train, test = (records, []) if args.no_test else speaker_fold(records, args.fold, args.n_folds)
+    mel_config = hifigan_config().mel
+    with acc.main_process_first():
+        mels = speech_mels(records, mel_config, args.cache_dir)
+    return GeneratorRun(acc, records, train, test, mels, MelNormalizer.fit((mels[r.path] for r in train), mel_config))
+
+
+def add_generator_args(p, sample_every: int, checkpoint_every: int) -> None:
+    """Flags of a generator's training script beside `add_common_args`: how often to draw
+    samples and to save the resume state, and a stop as if killed (tests)."""
+    p.add_argument("--sample-every", type=int, default=sample_every, help="steps between sample grids")
+    p.add_argument("--checkpoint-every", type=int, default=checkpoint_every, help="steps between resume checkpoints")
+    p.add_argument("--max-steps", type=int, default=0, help="save and stop here, as if killed (tests)")
+
+
 def save_json(obj, path) -> None:
     replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
 
@@ -130,16 +168,24 @@ class ResumeState:
             save_json(self.data, self.file)
 
 
-def add_common_args(p) -> None:
-    """Flags every training script shares: output, data, speaker fold, seed, device."""
+def add_data_args(p) -> None:
+    """Where the corpora and the feature cache live: flags of every script that reads clips."""
     from .data import DEFAULT_CACHE, DEFAULT_DATA_ROOT
 
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="corpora, laid out like shared/data")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="feature cache (mels, functionals)")
+
+
+def add_common_args(p, one_run: bool = True) -> None:
+    """Flags every training script shares: output, data, speaker folds, device, and with
+    `one_run` the fold held out, the seed and training on every speaker (a cross-validation
+    script sets those itself, per run)."""
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    add_data_args(p)
     p.add_argument("--corpora", nargs="+", default=["emodb", "ravdess"])
     p.add_argument("--n-folds", type=int, default=5)
-    p.add_argument("--fold", type=int, default=0, help="speaker group held out for testing")
-    p.add_argument("--no-test", action="store_true", help="train on every speaker (shipping)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu", action="store_true", help="stay on the CPU even when a GPU is present")
+    if one_run:
+        p.add_argument("--fold", type=int, default=0, help="speaker group held out for testing")
+        p.add_argument("--no-test", action="store_true", help="train on every speaker (shipping)")
+        p.add_argument("--seed", type=int, default=0)

@@ -11,43 +11,43 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .audio import MelConfig, hann_window, mel_filterbank
+from .checkpoint import CheckpointError
+from .mel import MelConfig, hann_window, mel_filterbank
 
 LRELU_SLOPE = 0.1
 
 
 @dataclass(frozen=True)
 class HiFiGANConfig:
-    """Generator sizes, read from the `config.json` that ships with the weights."""
+    """Generator sizes and the mel it reads, from the `config.json` that ships with the weights
+    (V1's sizes are the defaults)."""
 
-    n_mels: int = 80
+    mel: MelConfig
     upsample_rates: tuple = (8, 8, 2, 2)
     upsample_kernel_sizes: tuple = (16, 16, 4, 4)
     upsample_initial_channel: int = 512
     resblock_kernel_sizes: tuple = (3, 7, 11)
     resblock_dilation_sizes: tuple = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
-    mel: MelConfig = field(default_factory=MelConfig)
 
     @classmethod
     def from_hifigan_json(cls, d: dict) -> "HiFiGANConfig":
         if d.get("resblock", "1") != "1":
             raise ValueError("Only HiFi-GAN V1-style generators (resblock '1') are supported.")
         mel = MelConfig(sample_rate=d["sampling_rate"], n_fft=d["n_fft"], win_length=d["win_size"],
-                        hop_length=d["hop_size"], n_mels=d["num_mels"], fmin=d["fmin"],
-                        fmax=d["fmax"])
-        return cls(n_mels=d["num_mels"], upsample_rates=tuple(d["upsample_rates"]),
+                        hop_length=d["hop_size"], n_mels=d["num_mels"], fmin=float(d["fmin"]),
+                        fmax=float(d["fmax"]))  # floats, as MelConfig's own: its key() names caches
+        return cls(mel=mel, upsample_rates=tuple(d["upsample_rates"]),
                    upsample_kernel_sizes=tuple(d["upsample_kernel_sizes"]),
                    upsample_initial_channel=d["upsample_initial_channel"],
                    resblock_kernel_sizes=tuple(d["resblock_kernel_sizes"]),
-                   resblock_dilation_sizes=tuple(tuple(x) for x in d["resblock_dilation_sizes"]),
-                   mel=mel)
+                   resblock_dilation_sizes=tuple(tuple(x) for x in d["resblock_dilation_sizes"]))
 
 
 def _same_padding(kernel_size: int, dilation: int = 1) -> int:
@@ -76,11 +76,11 @@ class ResBlock(nn.Module):
 class HiFiGANGenerator(nn.Module):
     """(B, n_mels, T) log-mel -> (B, T * prod(upsample_rates)) wave in [-1, 1]."""
 
-    def __init__(self, cfg: HiFiGANConfig = HiFiGANConfig()):
+    def __init__(self, cfg: HiFiGANConfig):
         super().__init__()
         self.cfg = cfg
         ch = cfg.upsample_initial_channel
-        self.conv_pre = nn.Conv1d(cfg.n_mels, ch, 7, padding=3)
+        self.conv_pre = nn.Conv1d(cfg.mel.n_mels, ch, 7, padding=3)
         self.ups = nn.ModuleList(
             nn.ConvTranspose1d(ch // 2 ** i, ch // 2 ** (i + 1), k, u, padding=(k - u) // 2)
             for i, (u, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes)))
@@ -148,17 +148,22 @@ def hifigan_files(name: str = "universal") -> tuple[Path, Path]:
     return data / "config.json", data / f"generator_{name}.pth.tar"
 
 
+def hifigan_config(name: str = "universal") -> HiFiGANConfig:
+    """The installed generator's config, read without loading its weights: its `mel` is the
+    one every mel made here for listening must follow."""
+    return HiFiGANConfig.from_hifigan_json(json.loads(hifigan_files(name)[0].read_text()))
+
+
 def load_hifigan(name: str = "universal", device: str = "cpu") -> HiFiGANGenerator:
     """The pretrained generator, in eval mode, weight norm folded, fp32."""
-    config_path, weights_path = hifigan_files(name)
-    cfg = HiFiGANConfig.from_hifigan_json(json.loads(config_path.read_text()))
-    state = torch.load(weights_path, map_location="cpu", weights_only=True)["generator"]
+    cfg = hifigan_config(name)
+    state = torch.load(hifigan_files(name)[1], map_location="cpu", weights_only=True)["generator"]
     model = HiFiGANGenerator(cfg)
     model.load_state_dict(_fold_weight_norm(state))
     return model.eval().to(device)
 
 
-def griffin_lim(mel: torch.Tensor, cfg: MelConfig = MelConfig(), n_iter: int = 60,
+def griffin_lim(mel: torch.Tensor, cfg: MelConfig, n_iter: int = 60,
                 momentum: float = 0.99, seed: int = 0) -> torch.Tensor:
     """Fallback vocoder: least-squares mel inversion, then fast Griffin-Lim (Perraudin 2013).
 
@@ -192,27 +197,34 @@ def griffin_lim(mel: torch.Tensor, cfg: MelConfig = MelConfig(), n_iter: int = 6
 class Vocoder:
     """Mel -> wave with HiFi-GAN, or Griffin-Lim when the weights are not installed.
 
-    `precision` is HiFi-GAN's convolution precision: "fp32", "bf16", or "auto" = bf16 on a CPU
-    with native bf16, else fp32.
+    `mel_config` is the mel the caller will hand over (a pipeline's own); HiFi-GAN refuses one
+    it was not trained on, Griffin-Lim inverts whatever it is given. Without it, the vocoder's
+    own. `precision` is HiFi-GAN's convolution precision: "fp32", "bf16", or "auto" = bf16 on a
+    CPU with native bf16, else fp32.
     """
 
-    def __init__(self, method: str = "hifigan", device: str = "cpu", precision: str = "auto"):
+    def __init__(self, mel_config: MelConfig | None = None, method: str = "hifigan", device: str = "cpu",
+                 precision: str = "auto"):
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"Unknown precision {precision!r}; use 'auto', 'fp32' or 'bf16'.")
+        if method not in ("hifigan", "griffin-lim"):
+            raise ValueError(f"Unknown vocoder {method!r}; use 'hifigan' or 'griffin-lim'.")
         if precision == "auto":
             precision = "bf16" if device == "cpu" and native_bf16() else "fp32"
-        self.mel_config = MelConfig()
         self.generator = None
         if method == "hifigan":
             try:
                 self.generator = load_hifigan(device=device)
-                self.mel_config = self.generator.cfg.mel
             except FileNotFoundError:
                 method = "griffin-lim"
-        elif method != "griffin-lim":
-            raise ValueError(f"Unknown vocoder {method!r}; use 'hifigan' or 'griffin-lim'.")
-        if self.generator is not None and precision == "bf16":
-            self.generator.compute_in(torch.bfloat16)
+        if self.generator is not None:
+            check_mel(self.generator.cfg.mel, mel_config)
+            mel_config = self.generator.cfg.mel
+            if precision == "bf16":
+                self.generator.compute_in(torch.bfloat16)
+        elif mel_config is None:
+            raise ValueError("Griffin-Lim needs the mel configuration it is to invert.")
+        self.mel_config = mel_config
         self.method = method
         self.precision = precision if self.generator is not None else "fp32"
 
@@ -225,3 +237,11 @@ class Vocoder:
         batched = mel if mel.dim() == 3 else mel.unsqueeze(0)
         wave = self.generator(batched.to(self.generator.conv_pre.weight.device)).cpu()
         return wave if mel.dim() == 3 else wave[0]
+
+
+def check_mel(vocoder_mel: MelConfig, given: MelConfig | None) -> None:
+    """Refuse mels the vocoder was not trained on: it would still make sound, only wrong sound."""
+    if given is not None and given != vocoder_mel:
+        diff = {k: (v, getattr(vocoder_mel, k)) for k, v in given.to_dict().items() if getattr(vocoder_mel, k) != v}
+        raise CheckpointError("These mels do not match the HiFi-GAN vocoder's: "
+                              + ", ".join(f"{k} {a} (vocoder: {b})" for k, (a, b) in diff.items()) + ".")

@@ -1,4 +1,5 @@
-"""The real app, served on loopback, driven through gradio_client as a user's browser would."""
+"""The real app, served on loopback, driven through gradio_client as a user's browser would.
+Every test here talks to a server: all are `slow`."""
 import csv
 import os
 import shutil
@@ -11,10 +12,9 @@ from gradio_client import Client, handle_file
 import app
 from emodiff.audio import save_audio
 
-from .conftest import EMODB_CLIP, bad_and_odd_inputs, tone
-from .test_classifier import tiny_classifier
-from .test_diffusion import tiny_pipeline
+from .conftest import EMODB_CLIP, SR, bad_and_odd_inputs, tone
 
+pytestmark = pytest.mark.slow
 TOKEN = "s3cret-admin"
 
 
@@ -25,23 +25,18 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, data_root):
+def served(tmp_path_factory, data_root, tiny_release):
     """Tiny models (fast, no shipped weights needed), a prepared study, the app on loopback."""
     root = tmp_path_factory.mktemp("app")
-    tiny_classifier().save_pretrained(root / "ckpt" / "classifier")
-    speaker_norm = tiny_classifier()
-    speaker_norm.cfg.speaker_norm = True
-    speaker_norm.save_pretrained(root / "ckpt" / "classifier_speaker")
-    tiny_pipeline(vec_dim=0).save_pretrained(root / "ckpt" / "diffusion")
     study = app.Study(root / "study")
     for i, source in enumerate(["real", "enhanced", "generated"]):
-        save_audio(study.folder / f"clip{i}.wav", tone(0.6, freq=200 + 50 * i))
+        save_audio(study.folder / f"clip{i}.wav", tone(0.6, freq=200 + 50 * i), SR)
         study.add_clip(f"clip{i}", f"clip{i}.wav", source, "angry")
     mp = pytest.MonkeyPatch()
-    mp.setenv("EMODIFF_CHECKPOINTS", str(root / "ckpt"))
+    mp.setenv("EMODIFF_CHECKPOINTS", str(tiny_release))
     mp.setenv("EMODIFF_STUDY_DIR", str(root / "study"))
     mp.setenv("EMODIFF_ADMIN_TOKEN", TOKEN)
-    for cached in (app.classifier, app.speaker_classifier, app.pipeline, app.study):
+    for cached in (app.models, app.study):
         cached.cache_clear()
     demo = app.build_demo().queue(default_concurrency_limit=2)
     port = free_port()
@@ -52,7 +47,7 @@ def served(tmp_path_factory, data_root):
     yield client, root, url
     demo.close()
     mp.undo()
-    for cached in (app.classifier, app.speaker_classifier, app.pipeline, app.study):
+    for cached in (app.models, app.study):
         cached.cache_clear()
 
 
@@ -111,7 +106,7 @@ def test_classify_several_clips_of_one_speaker(served, data_root, tmp_path):
     rows = table["data"]
     assert [r[0] for r in rows] == [EMODB_CLIP.name, other.name]  # the unreadable one skipped
     assert all(r[1] in app.EMOTIONS and 0 < r[2] <= 1 and r[4] <= r[2] for r in rows)
-    assert [m.cfg.speaker_norm for m in app.speaker_classifier().members] == [True, False]  # both models
+    assert [m.cfg.speaker_norm for m in app.models().speaker_classifier.members] == [True, False]  # both models
     with pytest.raises(Exception, match="at least two"):
         client.predict([handle_file(str(EMODB_CLIP))], api_name="/classify_speaker")
     with pytest.raises(Exception, match="Fewer than two"):

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from emodiff.audio import MelConfig, MelNormalizer, mel_spectrogram
+from emodiff.mel import MelConfig, MelNormalizer, mel_spectrogram
 from emodiff.augment import AugmentConfig, augment_batch, vtlp
 
 CFG = MelConfig()

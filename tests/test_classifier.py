@@ -7,21 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from emodiff.audio import MelNormalizer
 from emodiff.checkpoint import CheckpointError
 from emodiff.classifier import ClassifierConfig, EmotionClassifier, ResNetSER
 from emodiff.data import index_corpora
+from emodiff.mel import MelNormalizer
 from emodiff.metrics import classification_report
 
-from .conftest import EMODB_CLIP
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_classifier(seed=0) -> EmotionClassifier:
-    torch.manual_seed(seed)
-    cfg = ClassifierConfig.small(width=8, crop_frames=32)
-    return EmotionClassifier(cfg, MelNormalizer(np.full(80, -5.0), np.full(80, 2.0)))
+from .conftest import EMODB_CLIP, MEL, ROOT, SR
 
 
 def test_resnet50_shapes_and_size():
@@ -34,7 +26,7 @@ def test_resnet50_shapes_and_size():
         assert model(x).shape == (2, 6) and model.embed(x).shape == (2, cfg.embedding_dim) == (2, 2048)
 
 
-def test_mask_ignores_padding():
+def test_mask_ignores_padding(tiny_classifier):
     clf = tiny_classifier()
     x = torch.randn(1, 80, 64)
     mask = torch.zeros(1, 64, dtype=torch.bool)
@@ -50,7 +42,7 @@ def test_mask_ignores_padding():
     assert (a - b).abs().mean() < full
 
 
-def test_any_length_and_predict(data_root):
+def test_any_length_and_predict(data_root, tiny_classifier):
     clf = tiny_classifier()
     probs = clf.predict(EMODB_CLIP)
     assert list(probs) == list(clf.emotions) and abs(sum(probs.values()) - 1) < 1e-5
@@ -59,7 +51,7 @@ def test_any_length_and_predict(data_root):
     assert short.shape == (6,)
 
 
-def test_save_load_round_trip_fp16(tmp_path):
+def test_save_load_round_trip_fp16(tmp_path, tiny_classifier):
     clf = tiny_classifier()
     clf.save_pretrained(tmp_path / "c")
     assert {p.name for p in (tmp_path / "c").iterdir()} == {"config.json", "model.safetensors",
@@ -70,7 +62,7 @@ def test_save_load_round_trip_fp16(tmp_path):
     assert loaded.cfg == clf.cfg
 
 
-def test_tampered_checkpoint_is_refused(tmp_path):
+def test_tampered_checkpoint_is_refused(tmp_path, tiny_classifier):
     tiny_classifier().save_pretrained(tmp_path / "c")
     weights = tmp_path / "c" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
@@ -99,6 +91,7 @@ def train_tiny(tmp_path, out, *extra):
     return subprocess.run(cmd + list(extra), check=True, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_tiny_training_run_overfits_and_resumes_exactly(data_root, tmp_path):
     """Two EmoDB speakers held out, a tiny net: the loss falls; a run killed mid-epoch and
     resumed ends with exactly the weights of an uninterrupted run."""
@@ -132,6 +125,7 @@ def test_tiny_training_run_overfits_and_resumes_exactly(data_root, tmp_path):
     assert (tmp_path / "straight" / "curves.png").exists()
 
 
+@pytest.mark.slow
 def test_fewer_speakers_same_steps(data_root, tmp_path):
     """--speaker-share trains on a share of the training speakers at the whole set's draws per
     epoch: the data change, the compute does not."""
@@ -165,14 +159,14 @@ def test_faded_items_leave_the_sampler_by_the_last_epoch():
     assert all(a > b for a, b in zip(shares, shares[1:]))
 
 
-def test_utterance_norm_ignores_a_clips_overall_spectrum(tmp_path):
+def test_utterance_norm_ignores_a_clips_overall_spectrum(tmp_path, tiny_classifier):
     """With utterance normalisation, a gain or a fixed spectral tilt (another microphone)
     changes nothing; without it, it does. The option survives save/load."""
     torch.manual_seed(0)
     mel = torch.randn(80, 120) - 5.0
     tilt = torch.linspace(-1.0, 2.0, 80)[:, None]
     cfg = ClassifierConfig.small(width=8, crop_frames=32, utterance_norm=True)
-    clf = EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0)))
+    clf = EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0), MEL))
     clf.save_pretrained(tmp_path / "c")
     loaded = EmotionClassifier.from_pretrained(tmp_path / "c")
     assert loaded.cfg.utterance_norm
@@ -183,16 +177,16 @@ def test_utterance_norm_ignores_a_clips_overall_spectrum(tmp_path):
     assert (plain.windows(mel + tilt)[0] - plain.windows(mel)[0]).abs().mean() > 0.3
 
 
-def test_speaker_norm_removes_the_speaker_but_keeps_the_clip(tmp_path):
+def test_speaker_norm_removes_the_speaker_but_keeps_the_clip(tmp_path, tiny_classifier):
     """A speaker-normalised model sees a speaker's microphone tilt cancelled, yet a clip louder
     than that speaker's others stays louder; evaluation derives each speaker's mean from their
     own clips only, and a lone clip falls back to its own mean."""
-    from emodiff.classifier import clip_probabilities, speaker_references
     from emodiff.data import Record, speaker_means
+    from emodiff.evaluation import clip_probabilities, speaker_references
 
     torch.manual_seed(0)
     cfg = ClassifierConfig.small(width=8, crop_frames=32, speaker_norm=True)
-    clf = EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0)))
+    clf = EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0), MEL))
     clf.save_pretrained(tmp_path / "c")
     clf = EmotionClassifier.from_pretrained(tmp_path / "c")
     assert clf.cfg.speaker_norm
@@ -219,13 +213,13 @@ def test_speaker_norm_removes_the_speaker_but_keeps_the_clip(tmp_path):
     assert speaker_references(tiny_classifier().cfg, records, mels) is None
 
 
-def test_ensemble_averages_its_members_each_prepared_its_own_way(tmp_path):
+def test_ensemble_averages_its_members_each_prepared_its_own_way(tmp_path, tiny_classifier):
     """A plain and a speaker-normalised member: the ensemble's predictions are the mean of
     what each gives alone (the normalised one with the speaker's clips), and evaluation
     scores that mean."""
     from emodiff.audio import Audio
-    from emodiff.classifier import Ensemble, clip_probabilities, evaluate, reports, speaker_references
     from emodiff.data import Record
+    from emodiff.evaluation import Ensemble, clip_probabilities, evaluate, reports, speaker_references
 
     plain = tiny_classifier(0)
     spk = tiny_classifier(1)
@@ -234,7 +228,7 @@ def test_ensemble_averages_its_members_each_prepared_its_own_way(tmp_path):
     ens = Ensemble.from_pretrained([tmp_path / "spk", tmp_path / "plain"])
     assert ens.speaker_norm and ens.emotions == plain.emotions
     rng = np.random.default_rng(0)
-    clips = [Audio(rng.normal(0, 0.1 * (i + 1), 22050).astype(np.float32), 22050, 22050, 1) for i in range(3)]
+    clips = [Audio(rng.normal(0, 0.1 * (i + 1), SR).astype(np.float32), SR, SR, 1) for i in range(3)]
     members = [m.predict_speaker(clips) for m in ens.members]
     for i, probs in enumerate(ens.predict_speaker(clips)):
         assert sum(probs.values()) == pytest.approx(1, abs=1e-5)
@@ -244,7 +238,7 @@ def test_ensemble_averages_its_members_each_prepared_its_own_way(tmp_path):
 
     records = [Record(Path(f"{i}.wav"), "emodb", "a", "female", e, "normal", "")
                for i, e in enumerate(["angry", "sad", "happy"])]
-    mels = [ens.members[0]._mel(c).numpy() for c in clips]
+    mels = [ens.members[0].mel(c).numpy() for c in clips]
     loaded_spk, loaded_plain = ens.members
     mean = (clip_probabilities(loaded_spk, mels, speaker_references(spk.cfg, records, mels))
             + clip_probabilities(loaded_plain, mels)) / 2
@@ -253,35 +247,3 @@ def test_ensemble_averages_its_members_each_prepared_its_own_way(tmp_path):
     other.cfg.emotions = ("angry", "sad")
     with pytest.raises(ValueError, match="share"):
         Ensemble([plain, other])
-
-
-def test_shipped_ensemble_takes_the_folders_present(tmp_path):
-    """Only classifier/ is required; seed and speaker-normalised folders join when shipped."""
-    from emodiff.audio import mel_spectrogram
-    from emodiff.classifier import Ensemble
-
-    with pytest.raises(CheckpointError):
-        Ensemble.shipped(tmp_path)
-    tiny_classifier(0).save_pretrained(tmp_path / "classifier")
-    assert len(Ensemble.shipped(tmp_path).members) == len(Ensemble.shipped(tmp_path, several_clips=True).members) == 1
-    tiny_classifier(1).save_pretrained(tmp_path / "classifier_seed1")
-    spk = tiny_classifier(2)
-    spk.cfg.speaker_norm = True
-    spk.save_pretrained(tmp_path / "classifier_speaker")
-    assert len(Ensemble.shipped(tmp_path).members) == 2 and not Ensemble.shipped(tmp_path).speaker_norm
-    several = Ensemble.shipped(tmp_path, several_clips=True)
-    assert [m.cfg.speaker_norm for m in several.members] == [True, False, False]
-    mel = mel_spectrogram(np.random.default_rng(0).normal(0, 0.1, 22050).astype(np.float32))
-    probs = several.confidences(mel)
-    assert probs == pytest.approx({e: np.mean([m.confidences(mel)[e] for m in several.members]) for e in probs})
-    from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig
-
-    from .test_functionals import planted
-
-    x, labels, spk_names = planted(dim=88)
-    for name, norm in (("functionals", False), ("functionals_speaker", True)):
-        FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02", speaker_norm=norm), x, labels,
-                                  spk_names).save_pretrained(tmp_path / name)
-    one, several = Ensemble.shipped(tmp_path), Ensemble.shipped(tmp_path, several_clips=True)
-    assert [type(m).__name__[0] + str(m.cfg.speaker_norm)[0] for m in one.members] == ["EF", "EF", "FF"]
-    assert [type(m).__name__[0] + str(m.cfg.speaker_norm)[0] for m in several.members] == ["ET", "FT", "EF", "EF", "FF"]

@@ -1,11 +1,12 @@
 import subprocess
 import sys
 
-from emodiff.cli import CHECKPOINTS, main
-
 import pytest
 
-from .conftest import EMODB_CLIP, bad_and_odd_inputs, encode, tone
+from emodiff.cli import main
+from emodiff.service import CHECKPOINTS, EmoDiff
+
+from .conftest import EMODB_CLIP, MEL, SR, bad_and_odd_inputs, encode, tone
 
 
 def test_index_command(data_root, capsys):
@@ -30,7 +31,7 @@ def test_bad_audio_is_a_message_not_a_traceback(tmp_path):
     assert run.returncode == 2
     assert "not audio we can read" in run.stderr and "Traceback" not in run.stderr
     short = tmp_path / "short.wav"
-    short.write_bytes(encode(tone(0.1), 22050))
+    short.write_bytes(encode(tone(0.1), SR))
     assert main(["mel", str(short)]) == 2
 
 
@@ -58,8 +59,9 @@ def test_classify_one_clip_or_several_of_one_speaker(data_root, tmp_path, capsys
 
     import numpy as np
 
-    from emodiff.audio import MelNormalizer, load_audio
-    from emodiff.classifier import ClassifierConfig, EmotionClassifier, Ensemble
+    from emodiff.audio import load_audio
+    from emodiff.classifier import ClassifierConfig, EmotionClassifier
+    from emodiff.mel import MelNormalizer
 
     assert main(["classify", str(EMODB_CLIP), "--json"]) == 0
     probs = json.loads(capsys.readouterr().out)
@@ -71,16 +73,16 @@ def test_classify_one_clip_or_several_of_one_speaker(data_root, tmp_path, capsys
     captured = capsys.readouterr()
     both = json.loads(captured.out)
     assert list(both) == [str(EMODB_CLIP), str(other)]
-    shipped = Ensemble.shipped(CHECKPOINTS, several_clips=True)  # several clips: the speaker ensemble
+    shipped = EmoDiff(CHECKPOINTS).speaker_classifier  # several clips: the speaker ensemble
     assert len(shipped.members) > 1 and shipped.members[0].cfg.speaker_norm
-    expected = shipped.predict_speaker([load_audio(EMODB_CLIP, crop=True), load_audio(other, crop=True)])
+    expected = shipped.predict_speaker([load_audio(EMODB_CLIP, crop=True, sample_rate=SR), load_audio(other, crop=True, sample_rate=SR)])
     assert both[str(EMODB_CLIP)] == pytest.approx(expected[0], abs=1e-6)
     assert "bad.wav" in captured.err and "1 of 3 clips could not be read" in captured.err
     assert "taken as one speaker" in captured.err
     assert main(["classify", str(bad), str(bad)]) == 2 and "None of the 2" in capsys.readouterr().err
 
     cfg = ClassifierConfig.small(width=8, crop_frames=32, speaker_norm=True)
-    EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0))).save_pretrained(tmp_path / "spk")
+    EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0), MEL)).save_pretrained(tmp_path / "spk")
     assert main(["classify", str(EMODB_CLIP), str(other), "--checkpoint", str(tmp_path / "spk")]) == 0
     captured = capsys.readouterr()
     assert "taken as one speaker" in captured.err and len(captured.out.splitlines()) == 2

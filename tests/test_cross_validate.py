@@ -1,11 +1,10 @@
+"""Cross-validation summaries (emodiff.stats, emodiff.reports) and train/ensemble_cv.py."""
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-import cross_validate  # noqa: E402
+from emodiff.reports import cv_table
+from emodiff.stats import paired_runs, summarize_runs
 
 
 def test_summary_keeps_protocols_apart_even_when_one_name_starts_another():
@@ -14,13 +13,13 @@ def test_summary_keeps_protocols_apart_even_when_one_name_starts_another():
 
     runs = {"speaker_s0_f0": run(0.6), "speaker_s0_f1": run(0.8), "speaker-single-clip_s0_f0": run(0.4),
             "speaker-single-clip_s0_f1": run(0.5), "random_s0_f0": run(0.9)}
-    summary = cross_validate.summarize(runs)
+    summary = summarize_runs(runs)
     assert summary["speaker/emodb"]["ua_mean"] == pytest.approx(0.7)
     assert summary["speaker/emodb"]["ua_std"] == pytest.approx(0.1)
     assert summary["speaker/emodb"]["n_runs"] == 2
     assert summary["speaker-single-clip/emodb"]["wa_mean"] == pytest.approx(0.35)
     assert summary["random/emodb"]["n_runs"] == 1 and "speaker/ravdess" not in summary
-    table = cross_validate.table(summary)
+    table = cv_table(summary)
     assert "one clip at a time | emodb | 45.0% ± 5.0%" in table and "random 8:2" in table
 
 
@@ -28,15 +27,13 @@ def test_paired_differences_use_only_runs_both_have():
     runs = {"speaker_s0_f0": {"emodb": {"ua": 0.8}}, "speaker_s0_f1": {"emodb": {"ua": 0.5}},
             "speaker_s1_f0": {"emodb": {"ua": 0.9}}}
     base = {"speaker_s0_f0": {"emodb": {"ua": 0.6}}, "speaker_s0_f1": {"emodb": {"ua": 0.6}}}
-    d = cross_validate.paired(runs, base)["emodb"]
+    d = paired_runs(runs, base)["emodb"]
     assert d["n"] == 2 and d["mean"] == pytest.approx(0.05) and d["better"] == d["worse"] == 1
 
 
-def fake_runs(run, folds, speaker_norm, ua, seed=0) -> dict:
+def fake_runs(tiny_classifier, run, folds, speaker_norm, ua, seed=0) -> dict:
     """A cross-validation output folder of tiny classifiers whose metrics.json report `ua`
     (+ fold / 10); returns the last fold's metrics."""
-    from .test_classifier import tiny_classifier
-
     for fold, test in enumerate(folds):
         clf = tiny_classifier(fold + 10 * seed)
         clf.cfg.speaker_norm = speaker_norm
@@ -47,16 +44,15 @@ def fake_runs(run, folds, speaker_norm, ua, seed=0) -> dict:
     return metrics
 
 
-def test_ensemble_cv_scores_each_folds_members_together_on_their_test_speakers(data_root, tmp_path):
-    import ensemble_cv
+def test_ensemble_cv_scores_each_folds_members_together_on_their_test_speakers(data_root, tmp_path, small_root,
+                                                                               script, tiny_classifier):
     from emodiff.data import index_corpora
 
-    from .test_evaluate import small_root
-
-    root = small_root(data_root, tmp_path)
+    ensemble_cv = script("train/ensemble_cv")
+    root = small_root
     folds = [["emodb_03", "ravdess_01"], ["emodb_08"]]
     for run, speaker_norm, ua in (("plain", False, 0.5), ("spk", True, 0.7)):
-        metrics = fake_runs(tmp_path / run, folds, speaker_norm, ua)
+        metrics = fake_runs(tiny_classifier, tmp_path / run, folds, speaker_norm, ua)
     args = ["--runs", str(tmp_path / "plain"), str(tmp_path / "spk"), "--n-folds", "2", "--data-root", str(root),
             "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "e.json")]
     summary = ensemble_cv.main(args)
@@ -75,17 +71,14 @@ def test_ensemble_cv_scores_each_folds_members_together_on_their_test_speakers(d
         ensemble_cv.main(args)
 
 
-def test_ensemble_cv_takes_each_runs_own_seeds(data_root, tmp_path):
+def test_ensemble_cv_takes_each_runs_own_seeds(data_root, tmp_path, small_root, script, tiny_classifier):
     """`RUN:1` takes only seed 1 of RUN; a run missing every seed asked for is refused."""
-    import ensemble_cv
-
-    from .test_evaluate import small_root
-
-    root = small_root(data_root, tmp_path)
+    ensemble_cv = script("train/ensemble_cv")
+    root = small_root
     folds = [["emodb_03"], ["emodb_08"]]
-    fake_runs(tmp_path / "plain", folds, False, 0.5, seed=0)
-    fake_runs(tmp_path / "plain", folds, False, 0.3, seed=1)
-    fake_runs(tmp_path / "func", folds, False, 0.9, seed=0)
+    fake_runs(tiny_classifier, tmp_path / "plain", folds, False, 0.5, seed=0)
+    fake_runs(tiny_classifier, tmp_path / "plain", folds, False, 0.3, seed=1)
+    fake_runs(tiny_classifier, tmp_path / "func", folds, False, 0.9, seed=0)
     common = ["--n-folds", "2", "--data-root", str(root), "--cache-dir", str(tmp_path / "cache"),
               "--out", str(tmp_path / "e.json")]
     summary = ensemble_cv.main(["--runs", f"{tmp_path / 'plain'}:1", str(tmp_path / "func"), "--seeds", "0", "1"]

@@ -4,12 +4,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emodiff.audio import MelConfig
 from emodiff.checkpoint import replace_atomically
 from emodiff.data import (ALL_EMOTIONS, EMOTIONS, FeatureCache, center_crop, content_groups,
                           index_corpora, leave_one_speaker_out, random_crop, random_split,
                           sliding_windows, speaker_groups, speaker_kfold, speaker_subset, speakers,
                           trim_silence)
+from emodiff.mel import MelConfig
+
+from .conftest import MEL
 
 DUPLICATES = ("03-01-03-01-02-01-07", "03-01-03-01-02-02-07")  # byte-identical in RAVDESS
 
@@ -101,7 +103,7 @@ def test_random_split_is_8_to_2(records):
 
 def test_feature_cache_keyed_by_content_and_config(tmp_path, data_root, records):
     paths = [records[0].path, records[500].path, records[1000].path]
-    cache = FeatureCache(tmp_path)
+    cache = FeatureCache(tmp_path, MEL)
     mels = cache.build(paths, workers=2)
     assert all(m.shape[0] == 80 and m.dtype == np.float32 for m in mels)
     assert len(list(cache.dir.glob("*.npy"))) == 3
@@ -120,21 +122,21 @@ def test_feature_cache_keyed_by_content_and_config(tmp_path, data_root, records)
 def test_crops_and_masks():
     rng = np.random.default_rng(0)
     mel = rng.normal(size=(80, 300)).astype(np.float32)
-    crop, mask = random_crop(mel, 128, rng)
+    crop, mask = random_crop(mel, 128, rng, MEL.silence)
     assert crop.shape == (80, 128) and mask.all()
     start = int(np.flatnonzero((mel == crop[:, :1]).all(axis=0))[0])
     np.testing.assert_array_equal(mel[:, start:start + 128], crop)
-    short, mask = center_crop(mel[:, :100], 128)
-    assert mask.sum() == 100 and (short[:, 100:] == MelConfig().silence).all()
-    windows, masks = sliding_windows(mel, 128, 64)
+    short, mask = center_crop(mel[:, :100], 128, MEL.silence)
+    assert mask.sum() == 100 and (short[:, 100:] == MEL.silence).all()
+    windows, masks = sliding_windows(mel, 128, MEL.silence, 64)
     assert windows.shape == (4, 80, 128) and masks.all()  # starts 0, 64, 128, 172
     np.testing.assert_array_equal(windows[-1], mel[:, -128:])  # the end is covered
-    windows, masks = sliding_windows(mel[:, :50], 128)
+    windows, masks = sliding_windows(mel[:, :50], 128, MEL.silence)
     assert windows.shape == (1, 80, 128) and masks.sum() == 50
 
 
 def test_trim_silence_drops_quiet_edges():
-    mel = np.full((80, 200), MelConfig().silence, np.float32)
+    mel = np.full((80, 200), MEL.silence, np.float32)
     mel[:, 60:140] = -2.0
     trimmed = trim_silence(mel, top_db=40, margin=4)
     assert trimmed.shape[1] == 80 + 8

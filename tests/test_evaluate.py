@@ -1,39 +1,26 @@
+"""train/evaluate.py: any data root, speaker-normalised members, ensembles."""
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from emodiff.audio import MelNormalizer
-from emodiff.classifier import ClassifierConfig, EmotionClassifier, clip_probabilities
+import emodiff.evaluation
+from emodiff.classifier import ClassifierConfig, EmotionClassifier
 from emodiff.data import index_corpora, speaker_means, speech_mels
+from emodiff.evaluation import clip_probabilities
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-import evaluate  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import MEL, ROOT, flat_normalizer, planted
 
 
-def small_root(data_root, tmp_path) -> Path:
-    """A data root laid out like shared/data holding other speakers: a few clips of two EmoDB
-    speakers and one RAVDESS actor."""
-    root = tmp_path / "data"
-    (root / "emodb" / "wav").mkdir(parents=True)
-    for spk in ("03", "08"):
-        for clip in sorted((data_root / "emodb" / "wav").glob(f"{spk}a01*"))[:4]:
-            (root / "emodb" / "wav" / clip.name).symlink_to(clip)
-    actor = root / "ravdess" / "Actor_01"
-    actor.mkdir(parents=True)
-    for clip in sorted((data_root / "ravdess" / "Actor_01").glob("03-01-0[1-5]-01-01-01-01.*")):
-        (actor / clip.name).symlink_to(clip)
-    return root
+@pytest.fixture
+def evaluate(script):
+    return script("train/evaluate")
 
 
-def test_evaluate_any_data_root(data_root, tmp_path, capsys):
+def test_evaluate_any_data_root(data_root, tmp_path, capsys, small_root, evaluate):
     """The shipped classifier on a foreign folder: per-corpus JSON, PNGs, and a warning that
     these speakers were heard in training."""
-    root = small_root(data_root, tmp_path)
+    root = small_root
     out = tmp_path / "m" / "metrics.json"
     metrics = evaluate.main(["--checkpoint", str(ROOT / "checkpoints" / "classifier"), "--data-root", str(root),
                              "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
@@ -49,16 +36,14 @@ def test_evaluate_any_data_root(data_root, tmp_path, capsys):
         assert (out.parent / f"metrics_confusion_{corpus}.png").stat().st_size > 1000
 
 
-def test_evaluate_speaker_normalised_model(data_root, tmp_path, capsys, monkeypatch):
+def test_evaluate_speaker_normalised_model(data_root, tmp_path, capsys, monkeypatch, small_root, evaluate):
     """A speaker-normalised model is scored with each speaker's mean over their clips found in
     the folder, or with each clip alone under --single-clip."""
-    import emodiff.classifier
-
-    root = small_root(data_root, tmp_path)
+    root = small_root
     cfg = ClassifierConfig.small(width=8, crop_frames=32, speaker_norm=True)
-    EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0))).save_pretrained(tmp_path / "c")
+    EmotionClassifier(cfg, flat_normalizer(0.0)).save_pretrained(tmp_path / "c")
     records = index_corpora(root)
-    mels = speech_mels(records, tmp_path / "cache")
+    mels = speech_mels(records, MEL, tmp_path / "cache")
     means = speaker_means(records, [mels[r.path] for r in records])
     seen = []
 
@@ -66,7 +51,7 @@ def test_evaluate_speaker_normalised_model(data_root, tmp_path, capsys, monkeypa
         seen.append(speaker_means)
         return clip_probabilities(clf, mels, speaker_means, **kw)
 
-    monkeypatch.setattr(emodiff.classifier, "clip_probabilities", spy)
+    monkeypatch.setattr(emodiff.evaluation, "clip_probabilities", spy)
     for flags, said in (([], "from all their clips"), (["--single-clip"], "alone")):
         metrics = evaluate.main(["--checkpoint", str(tmp_path / "c"), "--data-root", str(root), "--out",
                                  str(tmp_path / "m.json"), "--cache-dir", str(tmp_path / "cache")] + flags)
@@ -77,21 +62,19 @@ def test_evaluate_speaker_normalised_model(data_root, tmp_path, capsys, monkeypa
         np.testing.assert_array_equal(ref, means[r.speaker])
 
 
-def test_evaluate_an_ensemble(data_root, tmp_path, capsys, monkeypatch):
+def test_evaluate_an_ensemble(data_root, tmp_path, capsys, monkeypatch, small_root, evaluate):
     """Several checkpoints are one ensemble: each member scored its own way (the speaker-
     normalised one with its speakers' means, the plain one without), seen speakers united."""
-    import emodiff.classifier
-
-    root = small_root(data_root, tmp_path)
+    root = small_root
     cfg = ClassifierConfig.small(width=8, crop_frames=32, speaker_norm=True)
-    EmotionClassifier(cfg, MelNormalizer(np.zeros(80), np.full(80, 2.0))).save_pretrained(tmp_path / "spk")
+    EmotionClassifier(cfg, flat_normalizer(0.0)).save_pretrained(tmp_path / "spk")
     seen = []
 
     def spy(clf, mels, speaker_means=None, **kw):
         seen.append((clf.cfg.speaker_norm, speaker_means is not None))
         return clip_probabilities(clf, mels, speaker_means, **kw)
 
-    monkeypatch.setattr(emodiff.classifier, "clip_probabilities", spy)
+    monkeypatch.setattr(emodiff.evaluation, "clip_probabilities", spy)
     metrics = evaluate.main(["--checkpoint", str(tmp_path / "spk"), str(ROOT / "checkpoints" / "classifier"),
                              "--data-root", str(root), "--out", str(tmp_path / "m.json"),
                              "--cache-dir", str(tmp_path / "cache")])
@@ -101,14 +84,12 @@ def test_evaluate_an_ensemble(data_root, tmp_path, capsys, monkeypatch):
     assert "from all their clips" in capsys.readouterr().out
 
 
-def test_evaluate_speaker_normalised_functionals_by_speaker_or_by_groups(data_root, tmp_path):
+def test_evaluate_speaker_normalised_functionals_by_speaker_or_by_groups(data_root, tmp_path, small_root, evaluate):
     """A speaker-normalised functionals model scores a folder with each speaker's clips, or with
     groups of a few of them; asked to score clips alone it stops with the reason."""
     from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig
 
-    from .test_functionals import planted
-
-    root = small_root(data_root, tmp_path)
+    root = small_root
     x, labels, spk = planted(dim=88)
     FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02", speaker_norm=True), x, labels,
                               spk).save_pretrained(tmp_path / "fs")

@@ -1,30 +1,22 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from emodiff.audio import MelNormalizer
+from emodiff.augment_sets import LeakError, check_unheard, generate_gan_set, round_robin
 from emodiff.checkpoint import CheckpointError
 from emodiff.data import EMOTIONS, index_corpora
 from emodiff.gan import Discriminator, EmotionGAN, GANConfig, discriminator_loss
+from emodiff.mel import MelConfig, MelNormalizer
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
-import augment_study  # noqa: E402
-
-
-def tiny_gan() -> EmotionGAN:
-    torch.manual_seed(0)
-    return EmotionGAN(GANConfig(channels=32, frames=32), MelNormalizer(np.full(80, -5.0), np.full(80, 2.0)),
-                      metadata={"train_speakers": ["emodb_03"]})
+from .conftest import ROOT, flat_normalizer
 
 
-def test_generator_follows_its_conditions_in_the_datas_units():
+def test_generator_follows_its_conditions_in_the_datas_units(tiny_gan):
     gan = tiny_gan()
     same_noise = [gan.generate([e] * 2, ["emodb", "ravdess"], torch.Generator().manual_seed(0)) for e in EMOTIONS[:2]]
     assert same_noise[0].shape == (2, 80, 32)
@@ -36,7 +28,7 @@ def test_generator_follows_its_conditions_in_the_datas_units():
 
 
 def test_discriminator_scores_and_hinge_loss():
-    cfg = GANConfig(channels=32, frames=32)
+    cfg = GANConfig(80, channels=32, frames=32)
     scores = Discriminator(cfg)(torch.randn(4, 80, 32), torch.tensor([0, 1, 2, 5]), torch.tensor([0, 1, 0, 1]))
     assert scores.shape == (4,)
     # Confident and right: no loss; a fake scored as real costs its margin.
@@ -44,12 +36,16 @@ def test_discriminator_scores_and_hinge_loss():
     assert discriminator_loss(torch.tensor([1.0]), torch.tensor([1.0])) == pytest.approx(2.0)
 
 
-def test_frames_must_survive_the_upsamplings():
+def test_frames_must_survive_the_upsamplings_and_bands_match_the_normaliser():
     with pytest.raises(ValueError, match="multiple of 16"):
-        GANConfig(frames=100)
+        GANConfig(80, frames=100)
+    with pytest.raises(ValueError, match="makes 40 mel bands, its normaliser has 80"):
+        EmotionGAN(GANConfig(40, channels=32, frames=32), flat_normalizer())
+    assert EmotionGAN(GANConfig(40, channels=32, frames=32), MelNormalizer(
+        np.zeros(40), np.ones(40), MelConfig(n_mels=40))).generate(["sad"], ["emodb"]).shape == (1, 40, 32)
 
 
-def test_save_load_round_trip_and_corrupt_weights(tmp_path):
+def test_save_load_round_trip_and_corrupt_weights(tmp_path, tiny_gan):
     gan = tiny_gan()
     gan.save_pretrained(tmp_path / "gan")
     back = EmotionGAN.from_pretrained(tmp_path / "gan")
@@ -64,23 +60,24 @@ def test_save_load_round_trip_and_corrupt_weights(tmp_path):
         EmotionGAN.from_pretrained(tmp_path / "nothing")
 
 
-def test_gan_set_follows_training_clips_and_refuses_test_speakers(data_root, tmp_path):
+def test_gan_set_follows_training_clips_and_refuses_test_speakers(data_root, tmp_path, tiny_gan):
     records = index_corpora(data_root)
     train = [r for r in records if r.speaker in ("emodb_03", "ravdess_01")][:40]
     path = tmp_path / "gan.npz"
-    augment_study.generate_gan_set(tiny_gan(), train, 9, path, batch=4, source="g")
+    generate_gan_set(tiny_gan(), train, 9, path, batch=4, source="g")
     data = np.load(path)
     assert data["mels"].shape == (9, 80, 32) and data["mels"].dtype == np.float16
-    expected = augment_study.round_robin(train, 9)
+    expected = round_robin(train, 9)
     assert list(data["emotions"]) == [r.emotion for r in expected]
     assert list(data["corpora"]) == [r.corpus for r in expected] and str(data["source"]) == "g"
     test = [r for r in records if r.speaker == "emodb_03"]
-    with pytest.raises(SystemExit, match="GAN was trained on test speakers"):
-        augment_study.check_unheard(tiny_gan().metadata["train_speakers"], test, "GAN")
-    with pytest.raises(SystemExit, match="does not record its training speakers"):
-        augment_study.check_unheard([], test, "GAN")  # unknown is not unheard
+    with pytest.raises(LeakError, match="GAN was trained on test speakers"):
+        check_unheard(tiny_gan().metadata["train_speakers"], test, "GAN")
+    with pytest.raises(LeakError, match="does not record its training speakers"):
+        check_unheard([], test, "GAN")  # unknown is not unheard
 
 
+@pytest.mark.slow
 def test_tiny_training_resumes_exactly(data_root, tmp_path):
     def run(out, *extra):
         return subprocess.run([sys.executable, str(ROOT / "train" / "train_gan.py"), "--corpora", "emodb",

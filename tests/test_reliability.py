@@ -2,7 +2,6 @@
 `python bench/load_test.py`."""
 import os
 import signal
-import sys
 import threading
 import time
 import urllib.error
@@ -11,20 +10,26 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import load_test  # noqa: E402
+from emodiff.app_process import make_study, serving
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return load_test.tiny_checkpoints(tmp_path_factory.mktemp("ckpt"))
+def load_test(script):
+    return script("bench/load_test")
 
 
-def test_concurrent_annotators_lose_nothing(ckpt, tmp_path):
+@pytest.fixture(scope="module")
+def ckpt(tiny_release):
+    return tiny_release
+
+
+def test_concurrent_annotators_lose_nothing(ckpt, tmp_path, load_test):
     study = tmp_path / "study"
-    load_test.make_study(study, 10)
+    make_study(study, 10)
     acked, errors = [], []
-    with load_test.serving(ckpt, study) as (_, url):
+    with serving(ckpt, study) as (_, url):
         load_test.annotate(url, 6, 10, acked, errors)
     ok, rows, partial = load_test.check_db(study)
     assert errors == [], errors
@@ -32,11 +37,11 @@ def test_concurrent_annotators_lose_nothing(ckpt, tmp_path):
     assert rows == 60 == len(acked) == len(set(acked))
 
 
-def test_kill_9_mid_run_keeps_every_acknowledged_answer(ckpt, tmp_path):
+def test_kill_9_mid_run_keeps_every_acknowledged_answer(ckpt, tmp_path, load_test):
     study = tmp_path / "study"
-    load_test.make_study(study, 40)
+    make_study(study, 40)
     acked, errors = [], []
-    with load_test.serving(ckpt, study) as (server, url):
+    with serving(ckpt, study) as (server, url):
         writer = threading.Thread(target=load_test.annotate, args=(url, 4, 40, acked, errors))
         writer.start()
         deadline = time.time() + 60
@@ -46,17 +51,17 @@ def test_kill_9_mid_run_keeps_every_acknowledged_answer(ckpt, tmp_path):
         server.wait()
         writer.join()
     assert 10 <= len(acked) < 160, (len(acked), errors)  # killed mid-run
-    with load_test.serving(ckpt, study):
+    with serving(ckpt, study):
         pass  # the restarted server opens the database cleanly
     ok, rows, partial = load_test.check_db(study)
     assert ok == "ok" and partial == 0
     assert set(acked) <= load_test.stored(study) and rows >= len(acked)
 
 
-def test_file_routes_serve_nothing_outside_allowed_folders(ckpt, tmp_path):
+def test_file_routes_serve_nothing_outside_allowed_folders(ckpt, tmp_path, load_test):
     study = tmp_path / "study"
-    load_test.make_study(study, 2)
-    with load_test.serving(ckpt, study) as (_, url):
+    make_study(study, 2)
+    with serving(ckpt, study) as (_, url):
         for target in ["/etc/passwd", "../../../../etc/passwd", str(study / "study.sqlite"),
                        str(Path(__file__).resolve())]:
             for route in ("gradio_api/file=", "file="):

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from emodiff.audio import save_audio
-from emodiff.study import Study, StudyError, fleiss_kappa, wilson
+from emodiff.stats import fleiss_kappa, wilson
+from emodiff.study import Study, StudyError
 
-from .conftest import tone
+from .conftest import SR, tone
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ def study(tmp_path):
     s = Study(tmp_path / "study")
     for i, (source, emotion) in enumerate([("real", "angry"), ("real", "sad"), ("enhanced", "happy"),
                                            ("generated", "fear")]):
-        save_audio(s.folder / f"c{i}.wav", tone(0.5))
+        save_audio(s.folder / f"c{i}.wav", tone(0.5), SR)
         s.add_clip(f"c{i}", f"c{i}.wav", source, emotion)
     return s
 

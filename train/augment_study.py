@@ -4,580 +4,67 @@
         --judge runs/cv_small/speaker_s1_f0/best --out results/augment
 
 The diffusion pipeline must have been trained on the fold's *training* speakers only
-(train/train_diffusion.py --fold F); generated clips take their style reference from
-training-speaker clips only, so nothing of the test speakers leaks in. Conditions, all on the
-same speaker-independent split and seeds, at equal compute (draws per epoch = real clips):
-real; real + SpecAugment; real + mixup (a generator-free baseline); real + generated;
-real + SpecAugment + generated, the last at generated:real = 0.5, 1, 2, and at 1 with only
-the better half of a pool twice that size per emotion, ranked by an independent judge's
-probability of the requested emotion (`--judge`, a classifier trained on the fold's training
-speakers, not one of the study's), and at 1 with the generated mels vocoded by HiFi-GAN and
-analysed again, as if the clips had been saved as audio; or each styled on a training clip of
-another emotion (style mixing: the requested emotion on another utterance's voice, so
-speaker and emotion come apart); or styled on voices no training speaker has: a blend of two
-training speakers' style vectors, between or beyond them, or a training voice exaggerated
-away from its corpus's average (new voices); or sampled by
-ancestral DDPM over `--ddpm-steps` steps instead of the few-step solver (slower, but closer
-to real speech); or, as the paper makes its data, enhanced: each a training clip's crop
-noised to `--enhance-strength` and denoised toward its own emotion (SDEdit), so the clip's
-speaker, words and timing stay and only detail is new; its control puts those very crops,
-untouched, in the generated clips' place (what does the diffusion add to them?). Every other
-generated set carries the training speakers' voices; the speaker-varying, generator-free
-baseline warps every clip's frequency axis instead (vocal tract length perturbation,
-`real+specaug+vtlp`), alone and under the filtered generated set. How much more real voices
-would be worth is measured the other way round: real + SpecAugment on a half or a quarter of
-the training speakers, at the same draws per epoch (`real+specaug(speakers=0.5)`).
-One more generator baseline, asked for by name only: real + SpecAugment + the conditional
-DCGAN's clips at 1 (`--gan`, a train/train_gan.py folder of the same fold). Writes
-OUT/study.json, OUT/study.png (or under `--report-dir`) and prints a table, with a paired bootstrap over test clips
-(seeds averaged) of each condition against real + SpecAugment, and the paper's circular
-measure beside it: a classifier's accuracy on generated mels.
+(train/train_diffusion.py --fold F; its folder records them); generated clips take their style
+reference from training-speaker clips only, so nothing of the test speakers leaks in. The
+conditions (`emodiff.augment_study.CONDITIONS`) all train on the same speaker-independent
+split and seeds at equal compute: real; real + SpecAugment; mixup and VTLP, generator-free
+baselines; generated data at several ratios, filtered by an independent judge (`--judge`, a
+classifier trained on the fold's training speakers, not one of the study's), vocoded, faded,
+style-mixed, in new voices, DDPM-sampled or enhanced from training crops (with the crops as
+their control); the DCGAN baseline (`--gan`, asked for by name); and fewer real speakers, to
+price what more voices would give. Writes OUT/study.json, OUT/study.png (or under
+`--report-dir`) and prints a table: each condition against real + SpecAugment and against
+its own counterpart, by a paired bootstrap over test clips (seeds averaged), with the paper's
+circular measure beside it.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
-from typing import NamedTuple
 
-import numpy as np
-import torch
-from tqdm import tqdm
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import train_classifier  # noqa: E402
-
-from emodiff.audio import mel_spectrogram  # noqa: E402
-from emodiff.checkpoint import save_npz  # noqa: E402
-from emodiff.classifier import EmotionClassifier, clip_probabilities  # noqa: E402
-from emodiff.data import (DEFAULT_CACHE, DEFAULT_DATA_ROOT, EMOTIONS, index_corpora,  # noqa: E402
-                          random_crop, speaker_fold, speech_mels)
-from emodiff.diffusion import load_pipeline  # noqa: E402
-from emodiff.gan import EmotionGAN  # noqa: E402
-from emodiff.training import save_json  # noqa: E402
-from emodiff.vocoder import Vocoder  # noqa: E402
-
-class Condition(NamedTuple):
-    specaugment: bool
-    ratio: float = 0.0  # generated:real clips
-    filtered: bool = False  # generated clips chosen by the judge
-    mixup: float = 0.0  # Beta(alpha, alpha) mixing of real clips, the generator-free baseline
-    vocoded: bool = False  # generated mels after a HiFi-GAN -> mel round trip
-    gan: bool = False  # generated by the DCGAN baseline (--gan) instead of the diffusion model
-    fade: bool = False  # generated clips' share falls linearly to zero over training (real only at the end)
-    mixed_style: bool = False  # each generated clip styled on a training clip of another emotion
-    ddpm: bool = False  # sampled by ancestral DDPM (--ddpm-steps) instead of DPM-Solver++ (--gen-steps)
-    enhanced: bool = False  # training clips partly noised and denoised (--enhance-strength), not sampled from noise
-    crops: bool = False  # the enhanced pool's training crops, untouched: the enhanced condition's control
-    vtlp: float = 0.0  # vocal tract length perturbation of every clip, the speaker-varying generator-free baseline
-    voice: str = ""  # generated clips' style vectors if not their clips': "blend", "exaggerated" (voice_styles)
-    speakers: float = 1.0  # share of the training speakers kept (same draws per epoch): what are voices worth?
-
-    @property
-    def pool_key(self) -> tuple:
-        """What sets this condition's generated pool apart: (mixed_style, ddpm, enhanced, voice)."""
-        return self.mixed_style, self.ddpm, self.enhanced, self.voice
-
-
-CONDITIONS = {
-    "real": Condition(False),
-    "real+specaug": Condition(True),
-    "real+mixup": Condition(False, mixup=0.2),
-    "real+gen(1)": Condition(False, 1.0),
-    "real+specaug+gen(0.5)": Condition(True, 0.5),
-    "real+specaug+gen(1)": Condition(True, 1.0),
-    "real+specaug+gen(2)": Condition(True, 2.0),
-    "real+specaug+gen(1,filtered)": Condition(True, 1.0, True),
-    "real+specaug+gen(1,filtered,fade)": Condition(True, 1.0, True, fade=True),
-    "real+specaug+gen(1,filtered,mixed-style)": Condition(True, 1.0, True, mixed_style=True),
-    "real+specaug+gen(1,filtered,ddpm)": Condition(True, 1.0, True, ddpm=True),
-    "real+specaug+gen(1,filtered,new-voice)": Condition(True, 1.0, True, voice="blend"),
-    "real+specaug+gen(1,filtered,exaggerated-voice)": Condition(True, 1.0, True, voice="exaggerated"),
-    "real+specaug+gen(1,enhanced)": Condition(True, 1.0, enhanced=True),
-    "real+specaug+gen(1,filtered,enhanced)": Condition(True, 1.0, True, enhanced=True),
-    "real+specaug+crops(1)": Condition(True, 1.0, crops=True),
-    "real+specaug+vtlp": Condition(True, vtlp=0.1),
-    "real+specaug+vtlp(0.2)": Condition(True, vtlp=0.2),
-    "real+specaug+vtlp+gen(1,filtered)": Condition(True, 1.0, True, vtlp=0.1),
-    "real+specaug(speakers=0.5)": Condition(True, speakers=0.5),
-    "real+specaug(speakers=0.25)": Condition(True, speakers=0.25),
-    "real+gen(1,vocoded)": Condition(False, 1.0, vocoded=True),
-    "real+specaug+gen(1,vocoded)": Condition(True, 1.0, vocoded=True),
-    "real+specaug+gan(1)": Condition(True, 1.0, gan=True),
-}
-BASELINE = "real+specaug"
-FILTER_KEEP = 0.5  # share of the generated pool a judge-filtered condition keeps
-PER_CLIP = ("mels", "emotions", "corpora")  # a generated set's arrays with one row per clip
-# A new voice's style is s + w (s' - s) for two training speakers' styles s, s', w drawn from this
-# range: half the draws fall between the two voices, half beyond either, where no training speaker is.
-VOICE_BLEND = (-0.5, 1.5)
-# An exaggerated voice's style is m + g (s - m), m its corpus's mean style: each training voice's
-# difference from the average voice, g times over (should the generator render voices closer
-# together than real speakers are, this spreads them out again).
-VOICE_GAIN = 3.0
-
-
-def round_robin(train, n: int) -> list:
-    """n training clips, each once before any twice, in a fixed shuffle: a generated set that
-    follows them has any prefix balanced like the real data."""
-    order = [train[i] for i in np.random.default_rng(0).permutation(len(train))]
-    return [order[i % len(order)] for i in range(n)]
-
-
-def partners(train, sources, fits) -> list:
-    """For each source clip s a training clip o of the same corpus with fits(s, o) (fixed draw):
-    another emotion's clip, the style reference of a mixed-style set, or another speaker's,
-    the second voice of a new-voice set's blend."""
-    rng = np.random.default_rng(0)
-    pools = {}
-    for r in train:
-        pools.setdefault(r.corpus, []).append(r)
-    chosen = []
-    for r in sources:
-        others = [o for o in pools[r.corpus] if fits(r, o)]
-        chosen.append(others[rng.integers(len(others))])
-    return chosen
-
-
-def style_partners(train, sources) -> list:
-    """A mixed-style set's style references: a clip of another emotion for each source clip."""
-    return partners(train, sources, lambda s, o: o.emotion != s.emotion)
-
-
-def voice_partners(train, sources) -> tuple[list, np.ndarray]:
-    """For each source clip a clip of the same emotion by another speaker of its corpus, and
-    the blend weight of that speaker's style (VOICE_BLEND; fixed draw)."""
-    chosen = partners(train, sources, lambda s, o: o.speaker != s.speaker and o.emotion == s.emotion)
-    return chosen, np.random.default_rng(1).uniform(*VOICE_BLEND, len(sources)).astype(np.float32)
-
-
-def voice_styles(pipe, train, mels, sources, voice: str) -> torch.Tensor:
-    """Style vectors (len(sources), style_dim) of a set with new voices: each source clip's
-    blended with another speaker's ("blend", VOICE_BLEND) or pushed away from its corpus's mean
-    voice ("exaggerated", VOICE_GAIN)."""
-    of_clip = dict(zip((r.path for r in train), pipe.styles_of([mels[r.path] for r in train])))  # each clip once
-
-    def styles(records):
-        return torch.stack([of_clip[r.path] for r in records])
-
-    own = styles(sources)
-    if voice == "blend":
-        voices, weights = voice_partners(train, sources)
-        return own + torch.from_numpy(weights)[:, None] * (styles(voices) - own)
-    if voice == "exaggerated":
-        mean = {c: styles([r for r in train if r.corpus == c]).mean(0) for c in {r.corpus for r in train}}
-        centre = torch.stack([mean[r.corpus] for r in sources])
-        return centre + VOICE_GAIN * (own - centre)
-    raise ValueError(f"Unknown voice {voice!r}; choose blend or exaggerated.")
-
-
-def training_crops(sources, mels, frames: int) -> np.ndarray:
-    """A random `frames`-long crop of each source clip (fixed draw): an enhanced set's inputs,
-    and its control."""
-    rng = np.random.default_rng(0)
-    return np.stack([random_crop(mels[r.path], frames, rng)[0] for r in sources])
-
-
-def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: float, path: Path,
-                 batch: int = 32, source: str = "", mixed_style: bool = False, sampler: str = "dpm",
-                 strength: float = 0.0, voice: str = "") -> None:
-    """n generated mels, emotions and corpora following the training clips round-robin; each
-    styled on its training clip, with `mixed_style` on one of another emotion, or with a new
-    `voice`, a style vector no training clip has (`voice_styles`); sampled by the pipeline's
-    `sampler` ("dpm", the few-step solver, or "ddpm", ancestral) in `steps`. With a
-    `strength`, each is instead a random crop of its training clip, enhanced toward the clip's
-    own emotion from that far along the `steps`."""
-    sources = round_robin(train, n)
-    styles = style_partners(train, sources) if mixed_style else sources
-    style = voice_styles(pipe, train, mels, sources, voice) if voice else None
-    crops = torch.from_numpy(training_crops(sources, mels, frames)) if strength else None
-    out = []
-    gen = torch.Generator().manual_seed(0)
-    for s in tqdm(range(0, n, batch), desc="enhancing" if strength else "generating"):
-        emotions = [r.emotion for r in sources[s:s + batch]]
-        if strength:
-            mel = pipe.enhance_batch(crops[s:s + batch], emotions, strength, steps, guidance, gen, sampler)
-        elif voice:
-            mel = pipe.generate_batch(emotions, frames, steps, guidance, gen, sampler=sampler,
-                                      style=style[s:s + batch])
-        else:
-            refs = [torch.from_numpy(mels[r.path]) for r in styles[s:s + batch]]
-            mel = pipe.generate_batch(emotions, frames, steps, guidance, gen, refs, sampler)
-        out.append(mel.numpy().astype(np.float16))
-    save_set(path, out, sources, steps=steps, guidance=guidance, sampler=sampler, strength=strength, source=source)
-
-
-def generate_gan_set(gan: EmotionGAN, train, n: int, path: Path, batch: int = 64, source: str = "") -> None:
-    """As `generate_set`, from the GAN baseline: emotion and corpus follow the training clips
-    round-robin (the GAN takes no style reference)."""
-    sources = round_robin(train, n)
-    gen = torch.Generator().manual_seed(0)
-    out = [gan.generate([r.emotion for r in chunk], [r.corpus for r in chunk], gen).numpy().astype(np.float16)
-           for chunk in (sources[s:s + batch] for s in range(0, n, batch))]
-    save_set(path, out, sources, source=source)
-
-
-def crop_set(train, mels, n: int, frames: int, path: Path, source: str = "") -> None:
-    """As `generate_set` with a `strength`, minus the diffusion: the same crops as they are."""
-    sources = round_robin(train, n)
-    save_set(path, [training_crops(sources, mels, frames).astype(np.float16)], sources, source=source)
-
-
-def save_set(path: Path, mels: list, sources: list, **entries) -> None:
-    """A generated set on disk: the mels (fp16 batches), each one's emotion and corpus taken
-    from its training clip, and `entries` describing how the set was made."""
-    save_npz(path, mels=np.concatenate(mels), emotions=np.array([r.emotion for r in sources]),
-             corpora=np.array([r.corpus for r in sources]), **entries)
-
-
-def holds(path: Path, source: str, n: int) -> bool:
-    """Whether `path` is a set made from `source` with at least n clips, so it can be kept."""
-    if not path.exists():
-        return False
-    with np.load(path) as kept:
-        return str(kept["source"]) == str(source) and len(kept["emotions"]) >= n
-
-
-def check_unheard(model_speakers, test, what: str) -> None:
-    """Refuse a model (generator or judge) that was trained on any of the test speakers, or
-    that does not say whom it was trained on."""
-    if not model_speakers:
-        raise SystemExit(f"The {what} does not record its training speakers: the study cannot rule out a leak.")
-    overlap = set(model_speakers) & {r.speaker for r in test}
-    if overlap:
-        raise SystemExit(f"The {what} was trained on test speakers {sorted(overlap)}: the study would leak.")
-
-
-def fingerprint(folder: Path) -> str:
-    """Short hash of a folder's files, to tell which pipeline made a generated set."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(f.relative_to(folder).as_posix().encode() + f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def subset(data: dict, rows, **replace) -> dict:
-    """A generated set's clips at `rows` (a mask or a slice), the entries that describe the set
-    (steps, guidance, source) kept as they are; `replace` adds or overrides entries."""
-    return {**{k: v[rows] if k in PER_CLIP else v for k, v in data.items()}, **replace}
-
-
-def filter_set(path: Path, judge: EmotionClassifier, out: Path, keep: float = FILTER_KEEP,
-               judge_id: str = "") -> dict:
-    """The share `keep` of each emotion's generated mels that `judge` finds most like that
-    emotion, in their original (balanced) order. Returns the judge's mean target probability
-    over all and over the kept mels, also stored in `out` beside `judge_id`: when `out` already
-    holds this pool's selection by the same judge, those are returned without scoring again."""
-    if judge_id and out.exists():
-        with np.load(path) as pool, np.load(out) as previous:
-            if str(previous.get("judge")) == judge_id and str(previous.get("source")) == str(pool.get("source")):
-                return json.loads(str(previous["filtering"]))
-    data = dict(np.load(path))
-    probs = clip_probabilities(judge, [m.astype(np.float32) for m in data["mels"]])
-    target = probs[np.arange(len(probs)), [judge.emotions.index(str(e)) for e in data["emotions"]]]
-    kept = np.zeros(len(target), bool)
-    for e in np.unique(data["emotions"]):
-        idx = np.flatnonzero(data["emotions"] == e)
-        kept[idx[np.argsort(-target[idx])[:int(np.ceil(keep * len(idx)))]]] = True
-    stats = {"keep": keep, "judge_target_prob_all": float(target.mean()),
-             "judge_target_prob_kept": float(target[kept].mean())}
-    save_npz(out, **subset(data, kept, judge=judge_id, filtering=json.dumps(stats)))
-    return stats
-
-
-def vocode_set(path: Path, out: Path, n: int, batch: int = 16) -> None:
-    """The first n generated mels (a balanced prefix) through HiFi-GAN and back through our
-    mel front end: only what a waveform can carry survives. Kept when `out` already holds
-    at least n from the same pool."""
-    with np.load(path) as pool:
-        if holds(out, pool["source"], n):
-            return
-    data = dict(np.load(path))
-    vocoder = Vocoder()
-    mels = []
-    for s in tqdm(range(0, n, batch), desc="vocoding"):
-        chunk = torch.from_numpy(data["mels"][s:min(s + batch, n)].astype(np.float32))
-        mels.append(mel_spectrogram(vocoder(chunk)).numpy().astype(np.float16))
-    save_npz(out, **subset(data, slice(0, n), mels=np.concatenate(mels)))
-
-
-def unweighted_accuracy(correct: np.ndarray, y: np.ndarray) -> float:
-    """Mean over classes of the (clips,) correct flags (or their seed averages) of each class."""
-    return float(np.mean([correct[y == k].mean() for k in np.unique(y)]))
-
-
-def paired_bootstrap(p_a: np.ndarray, p_b: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0):
-    """UA(a) - UA(b) over test clips resampled with replacement; a and b are (clips,) correct
-    flags averaged over seeds. Returns (difference, 95% CI low, high)."""
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
-        diffs.append(unweighted_accuracy(p_a[idx], y[idx]) - unweighted_accuracy(p_b[idx], y[idx]))
-    return (unweighted_accuracy(p_a, y) - unweighted_accuracy(p_b, y),
-            float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
-
-
-def summarize(correct: dict, y: np.ndarray, corpora: np.ndarray) -> dict:
-    """Per condition and corpus ("all" too): UA and WA mean ± std over seeds, and the paired
-    bootstrap of the condition against real + SpecAugment and against its own counterpart.
-    `correct` maps each condition to its seeds' (clips,) correct flags, `y` and `corpora`
-    describe the clips."""
-    summary = {}
-    seed_mean = {cond: np.mean(runs, axis=0) for cond, runs in correct.items()}
-    for cond, runs in correct.items():
-        summary[cond] = {}
-        for corpus in ("emodb", "ravdess", "all"):
-            idx = (corpora == corpus) | (corpus == "all")
-            ua = [unweighted_accuracy(r[idx], y[idx]) for r in runs]
-            wa = [float(r[idx].mean()) for r in runs]
-            entry = {"ua_mean": float(np.mean(ua)), "ua_std": float(np.std(ua)),
-                     "wa_mean": float(np.mean(wa)), "wa_std": float(np.std(wa)), "seeds": len(ua)}
-
-            def delta(ref):
-                return paired_bootstrap(seed_mean[cond][idx], seed_mean[ref][idx], y[idx])
-            if BASELINE in correct and cond != BASELINE:
-                entry["ua_diff_vs_specaug"], entry["ci_low"], entry["ci_high"] = delta(BASELINE)
-            own = counterpart(cond)
-            if own in correct:  # what the generated data (or mixup) add to the same recipe
-                entry["own_reference"] = own
-                entry["ua_diff_vs_own"], *entry["own_ci"] = delta(own)
-            summary[cond][corpus] = entry
-    return summary
+from emodiff.augment_study import CONDITIONS, StudyConfig, run_study
+from emodiff.reports import plot_study, study_table
+from emodiff.training import add_data_args, save_json
 
 
 def main(argv=None) -> dict:
+    d = StudyConfig()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pipeline", type=Path, help="diffusion pipeline (conditions with generated data)")
     p.add_argument("--gan", type=Path, help="GAN baseline folder, train/train_gan.py (the gan conditions)")
-    p.add_argument("--out", type=Path, default=Path("results/augment"))
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    p.add_argument("--fold", type=int, default=0)
-    p.add_argument("--n-folds", type=int, default=5)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--conditions", nargs="+", default=[c for c, v in CONDITIONS.items() if not v.gan],
-                   choices=list(CONDITIONS))
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--gen-steps", type=int, default=10, help="DPM-Solver++ steps")
-    p.add_argument("--ddpm-steps", type=int, default=50, help="ancestral DDPM steps (the ddpm condition)")
-    p.add_argument("--enhance-strength", type=float, default=0.5,
-                   help="how far the enhanced conditions noise a training clip (share of the steps)")
-    p.add_argument("--guidance", type=float, default=2.0)
-    p.add_argument("--crop-frames", type=int, default=160)
-    p.add_argument("--judge", type=Path, help="classifier that ranks generated clips (filtered condition)")
+    p.add_argument("--judge", type=Path, help="classifier that ranks generated clips (filtered conditions)")
+    p.add_argument("--out", type=Path, default=d.out, help="generated sets and runs")
     p.add_argument("--report-dir", type=Path,
                    help="where study.json and study.png go (default --out): new seeds run over an existing "
                         "--out's generated sets and runs, reported apart from the study already there")
+    p.add_argument("--fold", type=int, default=d.fold)
+    p.add_argument("--n-folds", type=int, default=d.n_folds)
+    p.add_argument("--seeds", type=int, nargs="+", default=list(d.seeds))
+    p.add_argument("--conditions", nargs="+", default=list(d.conditions), choices=list(CONDITIONS))
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--gen-steps", type=int, default=d.gen_steps, help="DPM-Solver++ steps")
+    p.add_argument("--ddpm-steps", type=int, default=d.ddpm_steps, help="ancestral DDPM steps (the ddpm condition)")
+    p.add_argument("--enhance-strength", type=float, default=d.enhance_strength,
+                   help="how far the enhanced conditions noise a training clip (share of the steps)")
+    p.add_argument("--guidance", type=float, default=d.guidance)
+    p.add_argument("--crop-frames", type=int, default=d.crop_frames)
+    add_data_args(p)
     args = p.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     report_dir = args.report_dir or args.out
+    cfg = StudyConfig(**{**{k: v for k, v in vars(args).items() if k != "report_dir"},
+                         "seeds": tuple(args.seeds), "conditions": tuple(args.conditions)})
+    args.out.mkdir(parents=True, exist_ok=True)
     report_dir.mkdir(parents=True, exist_ok=True)
 
-    records = index_corpora(args.data_root, EMOTIONS)
-    train, test = speaker_fold(records, args.fold, args.n_folds)
-    mels = speech_mels(records, args.cache_dir)
-    conditions = [CONDITIONS[c] for c in args.conditions]
-    diffusion = [c for c in conditions if c.ratio and not (c.gan or c.crops)]
-    max_ratio = max((c.ratio / (FILTER_KEEP if c.filtered else 1)  # the pool a filtered condition selects from
-                     for c in diffusion), default=0.0)
-
-    def suffix(key: tuple) -> str:
-        mixed_style, ddpm, enhanced, voice = key
-        return ("_ddpm" if ddpm else "") + ("_mixedstyle" if mixed_style else "") + ("_enhanced" if enhanced else "") \
-            + {"": "", "blend": "_newvoice", "exaggerated": "_exaggerated"}[voice]
-
-    def pool(key: tuple) -> Path:
-        return args.out / f"generated_fold{args.fold}{suffix(key)}.npz"
-
-    def kept(key: tuple) -> Path:
-        return pool(key).with_name(f"{pool(key).stem}_filtered.npz")
-
-    gen_path, source = pool((False, False, False, "")), None
-    if max_ratio > 0:
-        if args.pipeline is None:
-            raise SystemExit("Conditions with generated data need --pipeline.")
-        meta = args.pipeline.parent / "metrics.json"  # train_diffusion.py writes it beside the pipeline
-        pipe_meta = json.loads(meta.read_text()) if meta.exists() else {}
-        check_unheard(pipe_meta.get("train_speakers", []), test, f"pipeline ({meta})")
-        source = f"{fingerprint(args.pipeline)} steps={pipe_meta.get('steps')} guidance={args.guidance}"
-        pipe = None  # loaded once, only if a pool is missing
-        for key in sorted({c.pool_key for c in diffusion}):
-            mixed_style, ddpm, enhanced, voice = key
-            # a DDPM, enhanced or new-voice pool's source says so; the solver's keeps the form older sets carry
-            key_source = (source + (f" sampler=ddpm-{args.ddpm_steps}" if ddpm else "")
-                          + (f" enhance={args.enhance_strength}" if enhanced else "")
-                          + {"": "", "blend": f" voices=blend{VOICE_BLEND}",
-                             "exaggerated": f" voices=gain{VOICE_GAIN}"}[voice])
-            path = pool(key)
-            if path.exists() and str(np.load(path).get("source")) != key_source:  # sets before 'source': stale
-                raise SystemExit(f"{path} was generated by another pipeline or sampler; use another --out.")
-            if not path.exists():
-                pipe = pipe or load_pipeline(args.pipeline)
-                generate_set(pipe, train, mels, int(np.ceil(max_ratio * len(train))), args.crop_frames,
-                             args.ddpm_steps if ddpm else args.gen_steps, args.guidance, path, source=key_source,
-                             mixed_style=mixed_style, sampler="ddpm" if ddpm else "dpm",
-                             strength=args.enhance_strength if enhanced else 0.0, voice=voice)
-    gan_path, gan_source = args.out / f"generated_fold{args.fold}_gan.npz", None
-    gan_ratio = max((c.ratio for c in conditions if c.gan), default=0.0)
-    if gan_ratio > 0:
-        if args.gan is None:
-            raise SystemExit("The gan conditions need --gan.")
-        gan = EmotionGAN.from_pretrained(args.gan)
-        check_unheard(gan.metadata.get("train_speakers", []), test, "GAN")
-        gan_source, n = fingerprint(args.gan), int(np.ceil(gan_ratio * len(train)))
-        if not holds(gan_path, gan_source, n):
-            generate_gan_set(gan, train, n, gan_path, source=gan_source)
-    crops_path, crops_source = args.out / f"crops_fold{args.fold}.npz", f"training crops frames={args.crop_frames}"
-    n_crops = int(np.ceil(max((c.ratio for c in conditions if c.crops), default=0.0) * len(train)))
-    if n_crops and not holds(crops_path, crops_source, n_crops):
-        crop_set(train, mels, n_crops, args.crop_frames, crops_path, crops_source)
-    filtering = {}  # per pool: the judge's statistics
-    filtered = sorted({c.pool_key for c in diffusion if c.filtered})
-    if filtered:
-        if args.judge is None:
-            raise SystemExit("The filtered condition needs --judge.")
-        judge = EmotionClassifier.from_pretrained(args.judge)
-        check_unheard(judge.metadata.get("train_speakers", []), test, "judge")
-        judge_id = f"{fingerprint(args.judge)} keep={FILTER_KEEP}"
-        for key in filtered:
-            filtering[key] = filter_set(pool(key), judge, kept(key), judge_id=judge_id)
-
-    vocoded_path = args.out / f"generated_fold{args.fold}_vocoded.npz"
-    vocoded = [c.ratio for c in conditions if c.vocoded]
-    if vocoded:
-        vocode_set(gen_path, vocoded_path, int(np.ceil(max(vocoded) * len(train))))
-
-    common = ["--arch", "small", "--epochs", str(args.epochs), "--val-speakers", "0", "--protocol", "speaker",
-              "--n-folds", str(args.n_folds), "--fold", str(args.fold), "--crop-frames", str(args.crop_frames),
-              "--data-root", str(args.data_root), "--cache-dir", str(args.cache_dir)]
-    results, correct = {}, {}
-    for cond in args.conditions:
-        c = CONDITIONS[cond]
-        for seed in args.seeds:
-            run = args.out / "runs" / f"{cond}_s{seed}"
-            data = (kept(c.pool_key) if c.filtered else vocoded_path if c.vocoded else gan_path if c.gan
-                    else crops_path if c.crops else pool(c.pool_key))
-            extra = ((["--specaugment"] if c.specaugment else []) + (["--mixup", str(c.mixup)] if c.mixup else [])
-                     + (["--vtlp", str(c.vtlp)] if c.vtlp else [])
-                     + (["--speaker-share", str(c.speakers)] if c.speakers < 1 else [])
-                     + (["--generated", str(data), "--generated-ratio", str(c.ratio)] if c.ratio else [])
-                     + (["--generated-fade"] if c.fade else []))
-            if not (run / "metrics.json").exists():
-                train_classifier.main(common + extra + ["--seed", str(seed), "--out", str(run)])
-            m = json.loads((run / "metrics.json").read_text())
-            results.setdefault(cond, []).append({c: {"ua": v["ua"], "wa": v["wa"]} for c, v in m["test"].items()})
-            correct.setdefault(cond, []).append(np.array([m["test_predictions"][r.name] == r.emotion for r in test]))
-
-    y = np.array([EMOTIONS.index(r.emotion) for r in test])
-    summary = summarize(correct, y, np.array([r.corpus for r in test]))
-
-    circular, circular_gan = circular_measure(args, gen_path), circular_measure(args, gan_path)
-    report = {"fold": args.fold, "test_speakers": sorted({r.speaker for r in test}), "seeds": args.seeds,
-              "epochs": args.epochs, "generation": {"steps": args.gen_steps, "ddpm_steps": args.ddpm_steps,
-                                                    "enhance_strength": args.enhance_strength,
-                                                    "guidance": args.guidance, "source": source, "gan": gan_source,
-                                                    **{f"filtering{suffix(k).replace('mixedstyle', 'mixed_style')}": v
-                                                       for k, v in filtering.items()}},
-              "summary": summary, "circular": circular, "circular_gan": circular_gan, "runs": results,
-              # per test clip and seed, so that studies on other folds can be pooled (augment_pool.py)
-              "per_clip": {"clips": [r.name for r in test], "corpora": [r.corpus for r in test],
-                           "labels": y.tolist(), "correct": {c: [[int(v) for v in run] for run in runs]
-                                                             for c, runs in correct.items()}}}
+    report = run_study(cfg)
     save_json(report, report_dir / "study.json")
-    print(table(summary))
-    for name, measure in (("diffusion", circular), ("GAN", circular_gan)):
+    print(study_table(report["summary"]))
+    for name, measure in (("diffusion", report["circular"]), ("GAN", report["circular_gan"])):
         if measure:
             print(f"\ncircular measure (paper's): real+specaug classifier on {name}-generated mels: "
                   f"UA {measure['ua']:.1%} (vs {measure['real_test_ua']:.1%} on real unseen speakers)")
-    plot(summary, report_dir / "study.png")
+    plot_study(report["summary"], report_dir / "study.png")
     return report
-
-
-def counterpart(cond: str) -> str | None:
-    """The condition that differs from `cond` only by lacking the last thing it adds: the fair
-    reference for what that adds. A faded, mixed-style, new-voice or DDPM-sampled set is
-    compared with the same set without that (does the variant help?), an enhanced set with its
-    inputs, the untouched crops (what does the diffusion add?), generated data under VTLP with
-    VTLP alone; other generated data, mixup, VTLP or fewer speakers with the same recipe
-    without them (apart from SpecAugment's own effect)."""
-    c = CONDITIONS[cond]
-    if c.enhanced:
-        return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, c.ratio, crops=True))
-    for variant in ("fade", "mixed_style", "ddpm", "voice"):
-        if getattr(c, variant):
-            without = c._replace(**{variant: Condition._field_defaults[variant]})
-            return next(k for k, v in CONDITIONS.items() if v == without)
-    if c.vtlp and c.ratio:
-        return next(k for k, v in CONDITIONS.items() if v == Condition(c.specaugment, vtlp=c.vtlp))
-    if not (c.ratio or c.mixup or c.vtlp or c.speakers < 1):
-        return None
-    return BASELINE if c.specaugment else "real"
-
-
-def circular_measure(args, gen_path: Path) -> dict | None:
-    """The paper's evaluation: accuracy of a classifier on generated mels of the emotion it
-    was asked for. Generated data are made to be recognisable, so this says little about
-    real speech."""
-    run = args.out / "runs" / f"{BASELINE}_s{args.seeds[0]}"
-    if not gen_path.exists() or not (run / "best").exists():
-        return None
-    data = np.load(gen_path)
-    clf = EmotionClassifier.from_pretrained(run / "best")
-    n = min(600, len(data["mels"]))
-    y = np.array([EMOTIONS.index(str(e)) for e in data["emotions"][:n]])
-    pred = clip_probabilities(clf, [m.astype(np.float32) for m in data["mels"][:n]]).argmax(1)
-    ua = float(np.mean([np.mean(pred[y == k] == k) for k in np.unique(y)]))
-    real = json.loads((run / "metrics.json").read_text())["test"]["all"]["ua"]
-    return {"ua": ua, "n": n, "real_test_ua": real}
-
-
-def table(summary: dict) -> str:
-    lines = ["| condition | EmoDB UA | RAVDESS UA | all UA | all WA | Δ UA vs real+SpecAugment (95% CI), "
-             "EmoDB / RAVDESS / all | Δ UA vs the same without its last addition (generated data, mixup, VTLP, "
-             "fading, style mixing, new voices, DDPM, enhancing), EmoDB / RAVDESS / all |",
-             "|---|---|---|---|---|---|---|"]
-
-    def pct(s, corpus):
-        return f"{s[corpus]['ua_mean']:.1%} ± {s[corpus]['ua_std']:.1%}"
-
-    def deltas(s, key, ci):
-        if key not in s["all"]:
-            return "–"
-        return " / ".join(f"{s[c][key]:+.1%} [{ci(s[c])[0]:+.1%}, {ci(s[c])[1]:+.1%}]"
-                          for c in ("emodb", "ravdess", "all"))
-
-    for cond, s in summary.items():
-        a = s["all"]
-        vs_specaug = deltas(s, "ua_diff_vs_specaug", lambda e: (e["ci_low"], e["ci_high"]))
-        vs_own = deltas(s, "ua_diff_vs_own", lambda e: e["own_ci"])
-        vs_own += f" (vs {a['own_reference']})" if "own_reference" in a else ""
-        lines.append(f"| {cond} | {pct(s, 'emodb')} | {pct(s, 'ravdess')} | {pct(s, 'all')} | "
-                     f"{a['wa_mean']:.1%} ± {a['wa_std']:.1%} | {vs_specaug} | {vs_own} |")
-    return "\n".join(lines)
-
-
-def plot(summary: dict, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from emodiff.plotting import save_figure
-
-    conds = list(summary)
-    fig, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
-    width = 0.38
-    for k, corpus in enumerate(("emodb", "ravdess")):
-        means = [summary[c][corpus]["ua_mean"] for c in conds]
-        stds = [summary[c][corpus]["ua_std"] for c in conds]
-        ax.bar(np.arange(len(conds)) + (k - 0.5) * width, means, width, yerr=stds, capsize=3, label=corpus)
-    ax.set_xticks(range(len(conds)), conds, rotation=20, ha="right")
-    ax.set_ylabel("UA, unseen speakers\n(mean ± std over seeds)")
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -3,37 +3,41 @@ logistic regression), on the same five speaker folds as train/cross_validate.py.
 
     python train/cross_validate_functionals.py --out runs/cv_func [--speaker-norm] [--reference-clips 6]
 
-Each fold is one train/train_functionals.py run (C chosen on the fold's training speakers
-only), saved as OUT/speaker_s0_f<F>/ like the CNN runs, so train/ensemble_cv.py can fuse the
-two. Writes OUT/cv.json and prints the table. Other options go to train_functionals.py.
+Each fold is one `train_functionals` run (C chosen on the fold's training speakers only),
+saved as OUT/speaker_s0_f<F>/ like the CNN runs, so train/ensemble_cv.py can fuse the two.
+Writes OUT/cv.json and prints the table.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import train_functionals  # noqa: E402
-from cross_validate import compact, summarize, table  # noqa: E402
-
-from emodiff.training import save_json  # noqa: E402
+from emodiff.data import index_corpora
+from emodiff.functionals import FunctionalsConfig
+from emodiff.functionals_training import add_functionals_args, train_functionals
+from emodiff.reports import cv_table
+from emodiff.stats import compact, summarize_runs
+from emodiff.training import add_data_args, save_json, vars_json
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--n-folds", type=int, default=5)
-    args, rest = p.parse_known_args(argv)
+    add_functionals_args(p)
+    add_data_args(p)
+    a = p.parse_args(argv)
+    cfg = FunctionalsConfig(feature_set=a.feature_set, speaker_norm=a.speaker_norm)
+    records = index_corpora(a.data_root, cfg.emotions)
     runs = {}
-    for fold in range(args.n_folds):
+    for fold in range(a.n_folds):
         name = f"speaker_s0_f{fold}"
-        metrics = train_functionals.main(rest + ["--out", str(args.out / name), "--n-folds", str(args.n_folds),
-                                                 "--fold", str(fold)])
+        metrics = train_functionals(cfg, records, a.out / name, fold, a.n_folds, a.cs, a.inner_folds,
+                                    a.reference_clips, a.cache_dir)
         runs[name] = compact(metrics["test"])
-    summary = summarize(runs)
-    save_json({"runs": runs, "summary": summary, "args": rest}, args.out / "cv.json")
-    print(table(summary))
+    summary = summarize_runs(runs)
+    save_json({"runs": runs, "summary": summary, "options": vars_json(a)}, a.out / "cv.json")
+    print(cv_table(summary))
     return summary
 
 

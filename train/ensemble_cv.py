@@ -15,16 +15,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cross_validate import compact, summarize, table  # noqa: E402
+from emodiff.data import index_corpora, reference_groups, speech_mels
+from emodiff.evaluation import Ensemble, evaluate
+from emodiff.reports import cv_table
+from emodiff.stats import compact, summarize_runs
+from emodiff.training import add_data_args, save_json
 
-from emodiff.classifier import Ensemble, evaluate  # noqa: E402
-from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, reference_groups, speech_mels  # noqa: E402
-from emodiff.training import save_json  # noqa: E402
+
+def fold_members(runs: list[str], seeds: list[int], fold: int) -> list[Path]:
+    """The run folders of `fold` for every run and seed asked for (`RUN:0,1`: that run's seeds)."""
+    folders = []
+    for run in runs:
+        path, _, only = run.partition(":")
+        wanted = [int(s) for s in only.split(",")] if only else seeds
+        # A deterministic run (the functionals model) has only s0.
+        mine = [Path(path) / f"speaker_s{seed}_f{fold}" for seed in wanted
+                if (Path(path) / f"speaker_s{seed}_f{fold}").is_dir()]
+        if not mine:
+            raise SystemExit(f"{path} has no fold-{fold} run for seeds {wanted}.")
+        folders += mine
+    return folders
 
 
 def main(argv=None) -> dict:
@@ -37,25 +49,14 @@ def main(argv=None) -> dict:
     p.add_argument("--reference-clips", type=int, default=0,
                    help="speaker statistics from random groups of this many of a speaker's clips (0: all)")
     p.add_argument("--out", type=Path, required=True, help="JSON file")
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    add_data_args(p)
     args = p.parse_args(argv)
 
     key = "test_single_clip" if args.single_clip else "test"
     label = "ensemble" + ("-single-clip" if args.single_clip else "")
-    seeds = "+".join(map(str, args.seeds))
     runs, records = {}, None
     for fold in range(args.n_folds):
-        folders = []
-        for run in args.runs:
-            path, _, only = run.partition(":")
-            wanted = [int(s) for s in only.split(",")] if only else args.seeds
-            # A deterministic run (the functionals model) has only s0.
-            mine = [Path(path) / f"speaker_s{seed}_f{fold}" for seed in wanted
-                    if (Path(path) / f"speaker_s{seed}_f{fold}").is_dir()]
-            if not mine:
-                raise SystemExit(f"{path} has no fold-{fold} run for seeds {wanted}.")
-            folders += mine
+        folders = fold_members(args.runs, args.seeds, fold)
         member_metrics = [json.loads((f / "metrics.json").read_text()) for f in folders]
         tested = {tuple(m["test_speakers"]) for m in member_metrics}
         if len(tested) != 1:
@@ -64,19 +65,19 @@ def main(argv=None) -> dict:
         records = records or index_corpora(args.data_root, clf.emotions)
         test_speakers = set(tested.pop())
         test = [r for r in records if r.speaker in test_speakers]
-        mels = speech_mels(test, args.cache_dir, clf.mel_config)
-        report = evaluate(clf, [mels[r.path] for r in test], reference_groups(test, args.reference_clips),
+        mels = speech_mels(test, clf.mel_config, args.cache_dir) if clf.networks else {}
+        report = evaluate(clf, [mels.get(r.path) for r in test], reference_groups(test, args.reference_clips),
                           args.single_clip, args.cache_dir)
-        runs[f"{label}_s{seeds}_f{fold}"] = compact(report)
+        runs[f"{label}_s{'+'.join(map(str, args.seeds))}_f{fold}"] = compact(report)
         for folder, m in zip(folders, member_metrics):  # a plain member has no single-clip entry: it is one
             runs[f"{folder.parent.name}-member_s{m['seed']}_f{fold}"] = {
                 c: {k: r[k] for k in ("ua", "wa")} for c, r in m.get(key, m["test"]).items()}
         print(f"fold {fold}: " + "  ".join(f"{c} UA {r['ua']:.3f}" for c, r in report.items()), flush=True)
 
-    summary = summarize(runs)
+    summary = summarize_runs(runs)
     save_json({"runs": runs, "summary": summary, "members": [str(r) for r in args.runs], "seeds": args.seeds,
                "single_clip": args.single_clip, "reference_clips": args.reference_clips}, args.out)
-    print(table(summary))
+    print(cv_table(summary))
     return summary
 
 

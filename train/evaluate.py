@@ -5,55 +5,52 @@
 Works on any folder laid out like `shared/data`, whatever speakers it holds: that is how the
 model is judged independently. Writes JSON with, per corpus ("emodb", "ravdess") and "all":
 ua, wa, macro_f1, per-class precision/recall/F1 and the confusion matrix; and one
-confusion-matrix PNG per corpus beside it. A speaker-normalised classifier (`--speaker-norm`)
-takes each speaker's average spectrum from all of that speaker's clips found, labels unused
-(or from random groups of `--reference-clips N`). Several checkpoints are evaluated as one
-ensemble, their probabilities averaged (`--checkpoint checkpoints/classifier checkpoints/functionals`;
-the app's several-clip set adds `checkpoints/classifier_speaker checkpoints/functionals_speaker`).
+confusion-matrix PNG per corpus beside it. A speaker-normalised classifier takes each
+speaker's average spectrum from all of that speaker's clips found, labels unused (or from
+random groups of `--reference-clips N`; or none, `--single-clip`). Several checkpoints are
+evaluated as one ensemble, their probabilities averaged (`--checkpoint checkpoints/classifier
+checkpoints/functionals`; the app's several-clip set adds `checkpoints/classifier_speaker
+checkpoints/functionals_speaker`).
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emodiff.classifier import Ensemble, evaluate  # noqa: E402
-from emodiff.data import DEFAULT_CACHE, DEFAULT_DATA_ROOT, index_corpora, reference_groups, speakers, speech_mels  # noqa: E402
-from emodiff.plotting import plot_confusion, save_figure  # noqa: E402
-from emodiff.training import save_json  # noqa: E402
+from emodiff.data import index_corpora, reference_groups, speakers, speech_mels
+from emodiff.evaluation import Ensemble, evaluate
+from emodiff.plotting import plot_confusion, save_figure
+from emodiff.training import add_data_args, save_json
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, nargs="+", required=True, help="one classifier, or several: an ensemble")
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     p.add_argument("--out", type=Path, default=Path("metrics.json"))
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--single-clip", action="store_true",
                    help="a speaker-normalised model scores each clip alone, without its speaker's other clips")
     p.add_argument("--reference-clips", type=int, default=0,
                    help="speaker statistics from random groups of this many of a speaker's clips (0: all)")
+    add_data_args(p)
     args = p.parse_args(argv)
 
     clf = Ensemble.from_pretrained(args.checkpoint)
     records = index_corpora(args.data_root, clf.emotions)
     if not records:
         raise SystemExit(f"No clips with the classifier's emotions under {args.data_root}.")
-    mels = speech_mels(records, args.cache_dir, clf.mel_config)
+    mels = speech_mels(records, clf.mel_config, args.cache_dir) if clf.networks else {}
     try:
-        metrics = evaluate(clf, [mels[r.path] for r in records], reference_groups(records, args.reference_clips),
+        metrics = evaluate(clf, [mels.get(r.path) for r in records], reference_groups(records, args.reference_clips),
                            args.single_clip, args.cache_dir)
     except ValueError as e:  # e.g. a speaker-normalised functionals model asked to score clips alone
         raise SystemExit(str(e)) from e
     if clf.speaker_norm:
         print("speaker-normalised members: " + (
             "each clip alone" if args.single_clip else
-            f"each speaker's statistics from random groups of {args.reference_clips} of their clips" if args.reference_clips
-            else "each speaker's statistics from all their clips (labels unused)"))
-    seen = clf.train_speakers
+            f"each speaker's statistics from random groups of {args.reference_clips} of their clips"
+            if args.reference_clips else "each speaker's statistics from all their clips (labels unused)"))
     metrics["speakers"] = speakers(records)
-    metrics["speakers_seen_in_training"] = sorted(seen & set(metrics["speakers"]))
+    metrics["speakers_seen_in_training"] = sorted(clf.train_speakers & set(metrics["speakers"]))
     save_json(metrics, args.out)
     for corpus in [c for c in ("emodb", "ravdess", "all") if c in metrics]:
         m = metrics[corpus]

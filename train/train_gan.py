@@ -11,20 +11,19 @@ emotion), OUT/metrics.json and OUT/loss.png; OUT/state/ holds the resume state.
 from __future__ import annotations
 
 import argparse
-import copy
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emodiff.audio import MelNormalizer  # noqa: E402
-from emodiff.data import EMOTIONS, index_corpora, random_crop, speaker_fold, speakers, speech_mels  # noqa: E402
-from emodiff.gan import CORPORA, Discriminator, EmotionGAN, GANConfig, Generator, discriminator_loss  # noqa: E402
-from emodiff.training import (add_common_args, balance_weights, make_accelerator, ResumeState,  # noqa: E402
-                              save_json, set_seed, vars_json)
+from emodiff.data import EMOTIONS, speakers
+from emodiff.gan import (CropBatcher, Discriminator, EmotionGAN, GANConfig, Generator, discriminator_loss,
+                         ema_gan)
+from emodiff.plotting import plot_losses, plot_mel_grid, save_figure
+from emodiff.training import (ResumeState, add_common_args, add_generator_args, balance_weights, save_json,
+                              start_generator_run, vars_json)
 
 
 def parse_args(argv=None):
@@ -36,28 +35,17 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--ema-decay", type=float, default=0.999)
-    p.add_argument("--sample-every", type=int, default=2000)
-    p.add_argument("--checkpoint-every", type=int, default=500)
-    p.add_argument("--max-steps", type=int, default=0, help="save and stop here, as if killed (tests)")
+    add_generator_args(p, sample_every=2000, checkpoint_every=500)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    acc = make_accelerator(cpu=args.cpu)
-    set_seed(args.seed)
-    records = index_corpora(args.data_root, EMOTIONS, args.corpora)
-    train, test = (records, []) if args.no_test else speaker_fold(records, args.fold, args.n_folds)
-    mels = speech_mels(records, args.cache_dir)
-    normalizer = MelNormalizer.fit(mels[r.path] for r in train)
-    cfg = GANConfig(channels=args.channels, frames=args.crop_frames)
-    labels = np.array([EMOTIONS.index(r.emotion) for r in train])
-    corpora = np.array([CORPORA.index(r.corpus) for r in train])
-    weights = balance_weights([r.corpus for r in train], labels)
-    weights = weights / weights.sum()
-
-    from diffusers.training_utils import EMAModel
-
+    acc, records, train, test, mels, normalizer = start_generator_run(args)
+    cfg = GANConfig(normalizer.mel_config.n_mels, channels=args.channels, frames=args.crop_frames)
+    batch = CropBatcher(cfg, train, mels, normalizer, balance_weights([r.corpus for r in train],
+                                                                     [EMOTIONS.index(r.emotion) for r in train]),
+                        args.seed, args.batch_size)
     gen, disc = Generator(cfg), Discriminator(cfg)
     ema = EMAModel(gen.parameters(), decay=args.ema_decay)
     opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.0, 0.9))
@@ -68,14 +56,6 @@ def main(argv=None):
     progress = state.data
     if state.resumed:
         acc.print(f"resumed at step {progress['step']}")
-
-    def batch(step: int):
-        rng = np.random.default_rng((args.seed, step))
-        idx = rng.choice(len(train), args.batch_size, p=weights)
-        real = torch.stack([normalizer.normalize(torch.from_numpy(random_crop(
-            mels[train[i].path], cfg.frames, rng, normalizer.mel_config.silence)[0])) for i in idx])
-        z = torch.from_numpy(rng.standard_normal((len(idx), cfg.z_dim)).astype(np.float32))
-        return real, torch.from_numpy(labels[idx]), torch.from_numpy(corpora[idx]), z
 
     bar = tqdm(total=args.steps, initial=progress["step"], disable=not acc.is_main_process)
     while progress["step"] < args.steps:
@@ -110,31 +90,19 @@ def main(argv=None):
         finish(args, progress, train, test)
 
 
-def ema_gan(gen, ema, normalizer, train) -> EmotionGAN:
-    """The generator with its EMA weights, as the study loads it."""
-    copy_ = copy.deepcopy(gen)
-    ema.copy_to(copy_.parameters())
-    return EmotionGAN(copy_.cfg, normalizer, copy_, {"train_speakers": speakers(train)})
-
-
 def sample_grid(gan: EmotionGAN, pool, mels, step: int, out: Path) -> None:
     """One real clip (unseen-speaker when available) and one generated crop per emotion."""
-    from emodiff.plotting import plot_mel_grid, save_figure
-
     real = [mels[next(r.path for r in pool if r.emotion == e)][:, :gan.cfg.frames] for e in EMOTIONS]
     fake = list(gan.generate(EMOTIONS, [pool[0].corpus] * len(EMOTIONS), torch.Generator().manual_seed(0)).numpy())
-    save_figure(plot_mel_grid([real, fake], ["real", "generated"], list(EMOTIONS), f"GAN, step {step}"),
+    save_figure(plot_mel_grid([real, fake], ["real", "generated"], list(EMOTIONS), gan.mel_config, f"GAN, step {step}"),
                 out / f"samples_{step:06d}.png", dpi=90)
 
 
 def finish(args, progress, train, test):
-    from emodiff.plotting import plot_losses, save_figure
-
     save_figure(plot_losses({"D": progress["d_losses"], "G": progress["g_losses"]}, "hinge loss (50-step mean)"),
                 args.out / "loss.png")
     save_json({"steps": progress["step"], "train_speakers": speakers(train), "test_speakers": speakers(test),
-               "args": vars_json(args)},
-              args.out / "metrics.json")
+               "args": vars_json(args)}, args.out / "metrics.json")
 
 
 if __name__ == "__main__":

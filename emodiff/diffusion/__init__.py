@@ -1,8 +1,11 @@
-"""Emotion-conditioned mel diffusion: network (`unet`, `style`), pipeline loop (`pipeline`);
-noise schedules come from diffusers."""
-from .pipeline import EmotionDiffusionPipeline, MelOutput, load_pipeline, mel_seed, training_scheduler
+"""Emotion-conditioned mel diffusion: network (`unet`, `style`), classifier-free guidance
+(`guidance`), pipeline loop (`pipeline`), training pieces (`training`); noise schedules come
+from diffusers."""
+from .guidance import drop_conditions, guided_prediction
+from .pipeline import (EmotionDiffusionPipeline, MelOutput, load_pipeline, mel_seed, read_metadata,
+                       training_scheduler)
 from .style import MelStyleEncoder
 from .unet import MelDenoiser
 
-__all__ = ["EmotionDiffusionPipeline", "MelDenoiser", "MelOutput", "MelStyleEncoder", "load_pipeline",
-           "mel_seed", "training_scheduler"]
+__all__ = ["EmotionDiffusionPipeline", "MelDenoiser", "MelOutput", "MelStyleEncoder", "drop_conditions",
+           "guided_prediction", "load_pipeline", "mel_seed", "read_metadata", "training_scheduler"]

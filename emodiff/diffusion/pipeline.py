@@ -3,19 +3,26 @@
 Trained with a DDPM noise schedule; sampled with a few-step solver from diffusers
 (DPM-Solver++ by default, DDIM on request) under classifier-free guidance on the emotion.
 Mels are generated in the normaliser's z-scored space and returned as raw log-mels, the
-HiFi-GAN universal vocoder's input, together with the waveform.
+HiFi-GAN universal vocoder's input, together with the waveform. The normaliser's `mel_config`
+is the pipeline's mel: audio handed in is analysed with it, and loading refuses a UNet or a
+vocoder that reads another.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler
 
-from ..audio import MelNormalizer, load_audio, mel_spectrogram
+from ..checkpoint import CheckpointError
+from ..mel import MelConfig, MelNormalizer, mel_of
 from ..sampling import DEFAULT_GUIDANCE
+from .guidance import guided_prediction
 from .unet import MelDenoiser
+
+METADATA = "metadata.json"  # what the pipeline was trained on (speakers, arguments), beside its weights
 
 SAMPLERS = {"dpm": DPMSolverMultistepScheduler, "ddim": DDIMScheduler, "ddpm": DDPMScheduler}
 
@@ -42,13 +49,14 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
     """`generate(emotion, ...)` and `enhance(audio, ...)`; see each for arguments.
 
     Saved as a folder: model_index.json, unet/ (config + fp16 safetensors), scheduler/,
-    normalizer.json.
+    normalizer.json, metadata.json (training speakers and arguments).
     """
 
     def __init__(self, unet: MelDenoiser, scheduler: DDPMScheduler):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
         self.normalizer: MelNormalizer | None = None
+        self.metadata: dict = {}
         self._vocoder = None
 
     # ---- persistence -------------------------------------------------------------------
@@ -60,6 +68,7 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         if restore:  # back to fp32 for training; the model's `to(dtype)` would warn
             self.unet.float()
         self.normalizer.save(Path(path) / "normalizer.json")
+        (Path(path) / METADATA).write_text(json.dumps(self.metadata, indent=1))
 
     @classmethod
     def from_pretrained(cls, path, **kwargs) -> "EmotionDiffusionPipeline":
@@ -68,7 +77,28 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         # across diffusers versions (torch_dtype is deprecated in 0.42), and the model's `to` warns.
         pipe.unet.float()
         pipe.normalizer = MelNormalizer.load(Path(path) / "normalizer.json")
+        pipe.metadata = read_metadata(path)
+        pipe.check_mels()
         return pipe
+
+    def check_mels(self) -> None:
+        """Refuse a UNet, normaliser and vocoder that disagree on the mel (a folder assembled
+        from parts): each would run, and make noise."""
+        n_unet, n_norm = self.unet.config.n_mels, self.mel_config.n_mels
+        if n_unet != n_norm:
+            raise CheckpointError(f"This pipeline's UNet reads {n_unet} mel bands but its normaliser "
+                                  f"was fitted on {n_norm}.")
+        from ..vocoder import check_mel, hifigan_config
+
+        try:
+            vocoder_mel = hifigan_config().mel
+        except FileNotFoundError:  # no HiFi-GAN installed: Griffin-Lim inverts any mel
+            return
+        check_mel(vocoder_mel, self.mel_config)
+
+    @property
+    def mel_config(self) -> MelConfig:
+        return self.normalizer.mel_config
 
     @property
     def emotions(self) -> tuple:
@@ -79,7 +109,7 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         if self._vocoder is None:
             from ..vocoder import Vocoder
 
-            self._vocoder = Vocoder()
+            self._vocoder = Vocoder(self.mel_config)
         return self._vocoder
 
     # ---- helpers -----------------------------------------------------------------------
@@ -89,11 +119,10 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         return self.emotions.index(emotion)
 
     def _as_mel(self, source) -> torch.Tensor:
-        """Audio (anything `load_audio` takes) or a raw log-mel tensor -> (n_mels, T)."""
+        """Audio (anything `load_audio` takes, or an `Audio`) or a raw log-mel tensor -> (n_mels, T)."""
         if isinstance(source, torch.Tensor) and source.dim() == 2:
             return source.float()
-        samples = source.samples if hasattr(source, "samples") else load_audio(source, crop=True).samples
-        return mel_spectrogram(samples, self.normalizer.mel_config)
+        return mel_of(source, self.mel_config)
 
     def _frames(self, frames: int) -> int:
         """Round up to what the UNet's down/up-sampling needs."""
@@ -122,21 +151,12 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
 
     @torch.inference_mode()
     def _denoise(self, x, timesteps, sampler, emotions, style, guidance: float, generator):
-        """The reverse process from x (B, n_mels, T) at timesteps[0] down to 0, with
-        classifier-free guidance on the emotion: the unconditional branch keeps the style
-        and drops only the emotion, so guidance pushes toward the emotion, not away from the voice."""
-        B = x.shape[0]
-        emotions = torch.as_tensor(emotions, device=self.device).reshape(B)
-        e = torch.cat([emotions, torch.full_like(emotions, self.unet.null_emotion)])
-        vec = None
-        if self.unet.config.emotion_vec_dim:
-            cent = self.unet.emotion_centroids[emotions]
-            vec = torch.cat([cent, torch.zeros_like(cent)])
-        style2 = None if style is None else torch.cat([style, style])
+        """The reverse process from x (B, n_mels, T) at timesteps[0] down to 0, under
+        classifier-free guidance on the emotion (`guided_prediction`)."""
+        emotions = torch.as_tensor(emotions, device=self.device).reshape(x.shape[0])
         for t in self.progress_bar(timesteps):
-            model_in = sampler.scale_model_input(torch.cat([x, x]), t)
-            cond, uncond = self.unet(model_in, t.to(self.device), e, vec, style2).chunk(2)
-            pred = uncond + guidance * (cond - uncond)  # Ho & Salimans 2022
+            pred = guided_prediction(self.unet, sampler.scale_model_input(x, t), t.to(self.device), emotions,
+                                     style, guidance)
             x = sampler.step(pred, t, x, generator=generator).prev_sample
         return x
 
@@ -171,7 +191,7 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         idx = [self._emotion_index(e) for e in emotions]
         mels, T = mels.float(), mels.shape[-1]
         frames = self._frames(T)
-        padded = torch.nn.functional.pad(mels, (0, frames - T), value=self.normalizer.mel_config.silence)
+        padded = torch.nn.functional.pad(mels, (0, frames - T), value=self.mel_config.silence)
         z0 = self.normalizer.normalize(padded).to(self.device, self.unet.dtype)
         solver = self._sampler(sampler, steps)
         # Start part-way: the last `strength` share of the solver's steps.
@@ -192,7 +212,7 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         """A new mel for `emotion`, in the voice/style of `reference` (audio or raw log-mel)
         if given. `generator` makes it repeatable."""
         references = None if reference is None else [self._as_mel(reference)]
-        frames = int(round(seconds * self.normalizer.mel_config.frames_per_second))
+        frames = int(round(seconds * self.mel_config.frames_per_second))
         mel = self.generate_batch([emotion], frames, steps, guidance, generator, references, sampler)[0]
         return MelOutput(mel, self.vocoder(mel) if vocode else None, emotion)
 
@@ -206,6 +226,8 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         if target_emotion is None:
             if classifier is None:
                 raise ValueError("Give a target emotion, or a classifier to predict one.")
+            if classifier.mel_config != self.mel_config:
+                raise ValueError("The classifier reads another mel than this pipeline makes.")
             probs = classifier.mel_probabilities(mel)
             target_emotion = classifier.emotions[int(probs.argmax())]
         mel = self.enhance_batch(mel[None], [target_emotion], strength, steps, guidance, generator, sampler)[0]
@@ -214,10 +236,14 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
     __call__ = generate
 
 
+def read_metadata(path) -> dict:
+    """A saved pipeline's training metadata (speakers, arguments, steps), without loading it."""
+    file = Path(path) / METADATA
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
 def load_pipeline(path, device: str = "cpu") -> EmotionDiffusionPipeline:
     """A saved pipeline, ready to sample, without progress bars. Never touches the network."""
-    from ..checkpoint import CheckpointError
-
     if not (Path(path) / "model_index.json").is_file():
         raise CheckpointError(f"No diffusion pipeline found at {path} (model_index.json is missing).")
     pipe = EmotionDiffusionPipeline.from_pretrained(path, local_files_only=True)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 class MelStyleEncoder(nn.Module):
     """(B, n_mels, T) normalised reference mel (+ (B, T) mask) -> (B, style_dim)."""
 
-    def __init__(self, n_mels: int = 80, style_dim: int = 128, hidden: int = 128, heads: int = 2):
+    def __init__(self, n_mels: int, style_dim: int = 128, hidden: int = 128, heads: int = 2):
         super().__init__()
         self.convs = nn.Sequential(
             nn.Conv1d(n_mels, hidden, 5, padding=2), nn.GroupNorm(8, hidden), nn.SiLU(),

@@ -90,6 +90,9 @@ class MelDenoiser(ModelMixin, ConfigMixin):
     """Predicts the noise (or v) in a normalised mel x_t (B, n_mels, T), T divisible by
     2 ** (len(channels) - 1), given the step t and the conditions.
 
+    `n_mels` has no default: it is the pipeline normaliser's `mel_config.n_mels`, saved in this
+    network's config and checked against it when the pipeline loads.
+
     Conditions (each may be dropped for classifier-free guidance):
       emotion:      (B,) label index; `n_emotions` means "no emotion" (the null token).
       emotion_vec:  (B, emotion_vec_dim) classifier embedding, zeros when dropped.
@@ -97,7 +100,7 @@ class MelDenoiser(ModelMixin, ConfigMixin):
     """
 
     @register_to_config
-    def __init__(self, n_mels: int = 80, channels: tuple = (128, 256, 512), blocks_per_level: int = 2,
+    def __init__(self, n_mels: int, channels: tuple = (128, 256, 512), blocks_per_level: int = 2,
                  n_emotions: int = 6, emotion_vec_dim: int = 0, style_dim: int = 128,
                  cond_dim: int = 256, dropout: float = 0.0, emotions: tuple = (),
                  crop_frames: int = 256):

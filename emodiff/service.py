@@ -1,0 +1,142 @@
+"""The shipped models as one object: what the app and the CLI call, one method per action.
+
+`EmoDiff(folder)` knows which model folders make up the release, loads each on first use, and
+refuses a set whose parts disagree on the mel. Audio handed in is decoded once, at the rate
+the models read (their saved `MelConfig`), so nothing here spells a sample rate.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .audio import Audio, load_audio
+from .checkpoint import CheckpointError, read_config
+from .classifier import ClassifierConfig
+from .mel import MelConfig, mel_of
+from .sampling import DEFAULT_GUIDANCE
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+# The release: the one-clip classifiers vote (two CNN seeds and the functionals model); for
+# several clips of one speaker the speaker-normalised models vote with them (README,
+# "Ensembles"). Only `classifier/` is required: a server may ship fewer.
+REQUIRED = "classifier"
+ONE_CLIP = ("classifier", "classifier_seed1", "functionals")
+SEVERAL_CLIPS = ("classifier_speaker", "functionals_speaker")
+DIFFUSION = "diffusion"
+SHIPPED = (*ONE_CLIP, *SEVERAL_CLIPS, DIFFUSION)
+
+
+@dataclass
+class Enhanced:
+    source_mel: torch.Tensor  # (n_mels, T) raw log-mel of the clip as given
+    mel: torch.Tensor  # (n_mels, T) after enhancement
+    wave: torch.Tensor  # vocoded `mel`
+    target: str
+    before: dict  # {emotion: probability} of the source, CNN members of the one-clip ensemble
+    after: dict  # the same of the enhanced mel
+
+
+class EmoDiff:
+    """The models in `folder` (default: the repository's checkpoints/). `classifiers` or
+    `pipeline` name other folders instead (an ensemble of any saved classifiers; any pipeline)."""
+
+    def __init__(self, folder=CHECKPOINTS, classifiers=None, pipeline=None, device: str = "cpu"):
+        self.folder, self.device = Path(folder), device
+        self._classifiers = [Path(p) for p in classifiers] if classifiers else None
+        self._pipeline = Path(pipeline) if pipeline else self.folder / DIFFUSION
+
+    def present(self, names) -> list[Path]:
+        """Folders of `names` this release has (the required one always, so its absence is reported)."""
+        return [self.folder / n for n in names if n == REQUIRED or (self.folder / n).is_dir()]
+
+    # ---- models, loaded on first use ---------------------------------------------------
+    @functools.cached_property
+    def classifier(self):
+        """One clip at a time: the plain classifiers voting."""
+        from .evaluation import Ensemble
+
+        return Ensemble.from_pretrained(self._classifiers or self.present(ONE_CLIP), self.device)
+
+    @functools.cached_property
+    def speaker_classifier(self):
+        """Several clips of one speaker: the speaker-normalised classifiers vote with the plain
+        ones (more accurate across speakers than either); the plain ones alone where a server
+        does not ship them."""
+        from .evaluation import Ensemble
+
+        return Ensemble.from_pretrained(self._classifiers or self.present(SEVERAL_CLIPS + ONE_CLIP), self.device)
+
+    @functools.cached_property
+    def pipeline(self):
+        from .diffusion import load_pipeline
+
+        pipe = load_pipeline(self._pipeline, self.device)
+        if pipe.mel_config != self.mel_config:
+            raise CheckpointError(f"The diffusion pipeline at {self._pipeline} makes another mel than the "
+                                  "classifiers read.")
+        return pipe
+
+    @functools.cached_property
+    def mel_config(self) -> MelConfig:
+        """The mel every model of the release reads: the classifier's, from its saved config
+        (read without loading the weights, so the app can decode before any model loads)."""
+        if "classifier" in self.__dict__ and self.classifier.mel_config is not None:
+            return self.classifier.mel_config
+        first = (self._classifiers or self.present(ONE_CLIP))[0]
+        return ClassifierConfig.from_dict(read_config(first, "classifier")[0]).mel
+
+    @property
+    def sample_rate(self) -> int:
+        return self.mel_config.sample_rate
+
+    # ---- actions -----------------------------------------------------------------------
+    def load(self, source) -> Audio:
+        """Anything `load_audio` takes, decoded at the models' rate; long input is cropped."""
+        return load_audio(source, sample_rate=self.sample_rate, crop=True)
+
+    def mel(self, audio) -> torch.Tensor:
+        """The raw log-mel (n_mels, T) the models read, of a source or a loaded `Audio`."""
+        return mel_of(audio, self.mel_config)
+
+    def recognise(self, audio) -> dict[str, float]:
+        """One clip -> {emotion: probability}, every one-clip model voting."""
+        return self.classifier.predict(audio)
+
+    def ensemble_for(self, n_clips: int):
+        """The ensemble that judges `n_clips` clips of one speaker: the speaker one for two or more."""
+        return self.speaker_classifier if n_clips > 1 else self.classifier
+
+    def recognise_speaker(self, audios) -> list[dict[str, float]]:
+        """Clips of one speaker -> each clip's {emotion: probability}; speaker-normalised
+        members take the speaker's average spectrum from all of them."""
+        audios = list(audios)
+        return self.ensemble_for(len(audios)).predict_speaker(audios)
+
+    def enhance(self, audio, target: str | None = None, strength: float = 0.5, steps: int = 25,
+                guidance: float = DEFAULT_GUIDANCE, seed: int | None = 0, sampler: str = "dpm") -> Enhanced:
+        """The clip pushed toward `target` (None: its own predicted emotion, made clearer),
+        with the CNN members' confidences before and after (the enhanced clip exists as a mel)."""
+        from .diffusion import mel_seed
+
+        source = audio if isinstance(audio, torch.Tensor) else self.mel(audio)  # analysed once
+        before = self.classifier.confidences(source)
+        target = target or max(before, key=before.get)
+        out = self.pipeline.enhance(source, target, strength=strength, steps=steps, guidance=guidance,
+                                    generator=mel_seed(seed), sampler=sampler)
+        return Enhanced(source, out.mel, out.wave, target, before, self.classifier.confidences(out.mel))
+
+    def generate(self, emotion: str, reference=None, seconds: float = 3.0, steps: int = 25,
+                 guidance: float = DEFAULT_GUIDANCE, seed: int | None = 0, sampler: str = "dpm"):
+        """A new clip of `emotion` (in the voice of `reference`, if given) -> `MelOutput`."""
+        from .diffusion import mel_seed
+
+        return self.pipeline.generate(emotion, reference=reference, seconds=seconds, steps=steps,
+                                      guidance=guidance, generator=mel_seed(seed), sampler=sampler)
+
+    def cards(self) -> list[str]:
+        """The model cards (README.md) of the release's folders, in `SHIPPED` order."""
+        return [(self.folder / n / "README.md").read_text() for n in SHIPPED
+                if (self.folder / n / "README.md").is_file()]

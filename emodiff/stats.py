@@ -1,0 +1,115 @@
+"""Intervals and summaries, in one place: what the study, the cross-validation and the
+listening test report about their numbers.
+
+UA (unweighted accuracy) is the mean per-class recall (`metrics.py`); here it is computed
+from per-clip correct flags, which is what paired comparisons between runs need.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+CORPORA = ("emodb", "ravdess")
+
+
+def unweighted_accuracy(correct: np.ndarray, y: np.ndarray) -> float:
+    """Mean over classes of the (clips,) correct flags (or their seed averages) of each class."""
+    return float(np.mean([correct[y == k].mean() for k in np.unique(y)]))
+
+
+def paired_bootstrap(p_a: np.ndarray, p_b: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0):
+    """UA(a) - UA(b) over test clips resampled with replacement; a and b are (clips,) correct
+    flags averaged over seeds. Returns (difference, 95% CI low, high)."""
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        diffs.append(unweighted_accuracy(p_a[idx], y[idx]) - unweighted_accuracy(p_b[idx], y[idx]))
+    return (unweighted_accuracy(p_a, y) - unweighted_accuracy(p_b, y),
+            float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
+
+
+def compare_to(correct: dict, reference: str, y: np.ndarray, corpora: np.ndarray) -> dict:
+    """Per condition and corpus (present ones, and "all"): UA and WA of one run's (clips,)
+    correct flags, and for each condition but `reference` the paired bootstrap against it."""
+    summary = {}
+    for cond, flags in correct.items():
+        summary[cond] = {}
+        for corpus in ("emodb", "ravdess", "all"):
+            idx = (corpora == corpus) | (corpus == "all")
+            if not idx.any():
+                continue
+            entry = {"ua": unweighted_accuracy(flags[idx], y[idx]), "wa": float(flags[idx].mean())}
+            if cond != reference:
+                entry[f"ua_diff_vs_{reference}"], entry["ci_low"], entry["ci_high"] = paired_bootstrap(
+                    flags[idx], correct[reference][idx], y[idx])
+            summary[cond][corpus] = entry
+    return summary
+
+
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a proportion (better than the normal one near 0 and 1)."""
+    if n == 0:
+        return (0.0, 0.0)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def fleiss_kappa(ratings: list[list[str]]) -> float | None:
+    """Agreement beyond chance among raters (Fleiss 1971); clips may have different rater
+    counts (each clip's agreement uses its own count)."""
+    if not ratings:
+        return None
+    cats = sorted({c for rs in ratings for c in rs})
+    p_i, totals = [], defaultdict(int)
+    for rs in ratings:
+        n = len(rs)
+        counts = [rs.count(c) for c in cats]
+        p_i.append((sum(k * k for k in counts) - n) / (n * (n - 1)))
+        for c, k in zip(cats, counts):
+            totals[c] += k
+    n_all = sum(totals.values())
+    p_e = sum((v / n_all) ** 2 for v in totals.values())
+    p_bar = sum(p_i) / len(p_i)
+    return 1.0 if p_e == 1 else (p_bar - p_e) / (1 - p_e)
+
+
+# ---- runs over folds and seeds -------------------------------------------------------------
+# A run is named `<protocol>_s<seed>_f<fold>` and holds, per corpus, a compact report.
+
+def compact(report: dict) -> dict:
+    """Of a run's per-corpus classification reports, what a cross-validation summary keeps."""
+    return {c: {k: r[k] for k in ("ua", "wa", "macro_f1", "n", "confusion_matrix")} for c, r in report.items()}
+
+
+def summarize_runs(runs: dict) -> dict:
+    """Mean and std of UA and WA over the runs (folds x seeds) of each protocol, per corpus."""
+    out = {}
+    for protocol in dict.fromkeys(n.rsplit("_", 2)[0] for n in runs):
+        mine = [r for n, r in runs.items() if n.rsplit("_", 2)[0] == protocol]
+        for corpus in CORPORA:
+            fold_ua = [r[corpus]["ua"] for r in mine if corpus in r]
+            fold_wa = [r[corpus]["wa"] for r in mine if corpus in r]
+            if fold_ua:
+                out[f"{protocol}/{corpus}"] = {
+                    "ua_mean": float(np.mean(fold_ua)), "ua_std": float(np.std(fold_ua)),
+                    "wa_mean": float(np.mean(fold_wa)), "wa_std": float(np.std(fold_wa)),
+                    "n_runs": len(fold_ua)}
+    return out
+
+
+def paired_runs(runs: dict, baseline: dict) -> dict:
+    """Per corpus, UA minus the baseline's UA over the runs (same protocol, seed and fold) both
+    have: a fold's test speakers swing UA by ±10 points, so only paired differences compare."""
+    out = {}
+    for corpus in CORPORA:
+        diffs = [runs[n][corpus]["ua"] - baseline[n][corpus]["ua"] for n in runs
+                 if n in baseline and corpus in runs[n] and corpus in baseline[n]]
+        if diffs:
+            out[corpus] = {"mean": float(np.mean(diffs)), "std": float(np.std(diffs)), "n": len(diffs),
+                           "better": sum(d > 0 for d in diffs), "worse": sum(d < 0 for d in diffs)}
+    return out

@@ -1,0 +1,104 @@
+"""emodiff.service.EmoDiff: the release as one object, for the app and the CLI."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emodiff.checkpoint import CheckpointError
+from emodiff.cli import main
+from emodiff.diffusion import mel_seed
+from emodiff.mel import MelConfig, MelNormalizer
+from emodiff.service import EmoDiff
+
+from .conftest import EMODB_CLIP, MEL, SR, planted, tone
+
+
+def kinds(ensemble) -> list[str]:
+    """Members as E(CNN)/F(functionals) + T/F (speaker-normalised)."""
+    return [type(m).__name__[0] + str(m.cfg.speaker_norm)[0] for m in ensemble.members]
+
+
+def test_the_release_takes_the_folders_present(tmp_path, tiny_classifier):
+    """Only classifier/ is required; seed, speaker-normalised and functionals folders join when
+    shipped, each in its ensemble; nothing loads before it is asked for."""
+    from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig
+
+    with pytest.raises(CheckpointError, match="config.json is missing"):
+        EmoDiff(tmp_path).classifier
+    tiny_classifier(0).save_pretrained(tmp_path / "classifier")
+    assert kinds(EmoDiff(tmp_path).classifier) == kinds(EmoDiff(tmp_path).speaker_classifier) == ["EF"]
+    tiny_classifier(1).save_pretrained(tmp_path / "classifier_seed1")
+    tiny_classifier(2, speaker_norm=True).save_pretrained(tmp_path / "classifier_speaker")
+    svc = EmoDiff(tmp_path)
+    assert kinds(svc.classifier) == ["EF", "EF"] and kinds(svc.speaker_classifier) == ["ET", "EF", "EF"]
+    mel = svc.mel((SR, tone(1.0)))
+    probs = svc.speaker_classifier.confidences(mel)
+    assert probs == pytest.approx({e: np.mean([m.confidences(mel)[e] for m in svc.speaker_classifier.members])
+                                   for e in probs})
+    x, labels, spk_names = planted(dim=88)
+    for name, norm in (("functionals", False), ("functionals_speaker", True)):
+        FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02", speaker_norm=norm), x, labels,
+                                  spk_names).save_pretrained(tmp_path / name)
+    svc = EmoDiff(tmp_path)
+    assert kinds(svc.classifier) == ["EF", "EF", "FF"]
+    assert kinds(svc.speaker_classifier) == ["ET", "FT", "EF", "EF", "FF"]
+    assert svc.ensemble_for(1) is svc.classifier and svc.ensemble_for(2) is svc.speaker_classifier
+    assert "pipeline" not in svc.__dict__  # loaded on first use only
+
+
+def test_the_mel_and_rate_come_from_the_saved_models(tmp_path, tiny_classifier):
+    """A release of 16 kHz models decodes and analyses at 16 kHz; nothing spells 22,050."""
+    cfg16 = MelConfig(sample_rate=16000, fmax=7600.0)
+    clf = tiny_classifier(mel=cfg16)
+    clf.save_pretrained(tmp_path / "classifier")
+    svc = EmoDiff(tmp_path)
+    assert svc.mel_config == cfg16 and svc.sample_rate == 16000
+    audio = svc.load(EMODB_CLIP) if EMODB_CLIP.exists() else svc.load((SR, tone(1.0)))
+    assert audio.sample_rate == 16000
+    assert svc.mel(audio).shape[1] == len(audio.samples) // 256
+    assert set(svc.recognise(audio)) == set(clf.emotions)
+
+
+def test_actions_on_a_tiny_release(tiny_release):
+    svc = EmoDiff(tiny_release)
+    audio = svc.load((SR, tone(1.0)))
+    probs = svc.recognise(audio)
+    assert sum(probs.values()) == pytest.approx(1, abs=1e-5)
+    rows = svc.recognise_speaker([audio, svc.load((SR, tone(1.0, freq=300.0)))])
+    assert len(rows) == 2 and all(sum(r.values()) == pytest.approx(1, abs=1e-5) for r in rows)
+    out = svc.enhance(audio, "sad", strength=0.3, steps=3, seed=1)
+    assert out.target == "sad" and out.mel.shape == out.source_mel.shape and len(out.wave) == out.mel.shape[1] * 256
+    assert out.before == svc.classifier.confidences(svc.mel(audio))
+    clearer = svc.enhance(audio, None, strength=0.3, steps=3, seed=1)  # no target: its own emotion, clearer
+    assert clearer.target == max(clearer.before, key=clearer.before.get)
+    made = svc.generate("angry", seconds=0.5, steps=3, seed=2)
+    again = svc.pipeline.generate("angry", seconds=0.5, steps=3, generator=mel_seed(2), vocode=False)
+    torch.testing.assert_close(made.mel, again.mel)
+
+
+def test_a_pipeline_of_another_mel_than_the_classifiers_is_refused(tmp_path, tiny_classifier, tiny_pipeline):
+    tiny_classifier().save_pretrained(tmp_path / "classifier")
+    pipe = tiny_pipeline()
+    pipe.normalizer = MelNormalizer(np.zeros(80), np.ones(80), MelConfig(sample_rate=16000, fmax=7600.0))
+    pipe.save_pretrained(tmp_path / "diffusion")
+    with pytest.raises(CheckpointError):
+        EmoDiff(tmp_path).pipeline
+
+
+def test_cli_generate_and_enhance_write_audio_at_the_models_rate(tiny_release, tmp_path, capsys):
+    import soundfile as sf
+
+    common = ["--checkpoints", str(tiny_release)]
+    assert main(common + ["generate", "--emotion", "happy", "--seconds", "0.5", "--steps", "3", "--seed", "0",
+                          "--out", str(tmp_path / "g.wav"), "--mel-png", str(tmp_path / "g.png")]) == 0
+    info = sf.info(str(tmp_path / "g.wav"))
+    assert info.samplerate == MEL.sample_rate and info.duration > 0.4 and (tmp_path / "g.png").exists()
+    source = tmp_path / "source.wav"
+    sf.write(source, tone(1.0, 16000), 16000)
+    assert main(common + ["enhance", str(source), "--emotion", "sad", "--strength", "0.3", "--steps", "3",
+                          "--out", str(tmp_path / "e.wav")]) == 0
+    assert sf.info(str(tmp_path / "e.wav")).samplerate == MEL.sample_rate
+    assert "enhanced toward sad" in capsys.readouterr().out
+    assert main(common + ["classify", str(source), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 6
