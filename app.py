@@ -1,17 +1,22 @@
-"""EmoDiff web demo (Gradio). Run: `python app.py`, then open http://127.0.0.1:7860.
+"""EmoDiff web demo (Gradio). Run: `python app.py` (or `gradio app.py`), then open
+http://127.0.0.1:7860.
 
-A thin UI over `emodiff.service.EmoDiff`: each click calls one of its methods. Models load
-lazily on first use, so the page is up in seconds. Environment:
+A thin UI over `emodiff.service.EmoDiff`: each click calls one of its methods. The page is up
+at once; the models warm up in the background. Environment:
   EMODIFF_CHECKPOINTS  folder with classifier/, diffusion/ and optionally classifier_seed1/,
-                       classifier_speaker/, functionals/, functionals_speaker/ (default: ./checkpoints)
-  EMODIFF_STUDY_DIR    folder of the listening test (default: ./study)
+                       classifier_speaker/, functionals/, functionals_speaker/, or a Hugging Face
+                       Hub repo id holding them (default: ./checkpoints)
+  EMODIFF_STUDY_DIR    folder of the listening test (default: /data/emodiff-study where a Space
+                       has persistent storage, else ./study)
   EMODIFF_ADMIN_TOKEN  token for the listening test's admin view and CSV export (unset: off)
 """
 from __future__ import annotations
 
 import functools
 import hmac
+import logging
 import os
+import threading
 import tempfile
 import time
 import uuid
@@ -36,6 +41,7 @@ ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
 MAX_UPLOAD = "20mb"
 MAX_SPEAKER_CLIPS = 60
+log = logging.getLogger("emodiff.app")
 
 
 @functools.cache
@@ -43,9 +49,25 @@ def models() -> EmoDiff:
     return EmoDiff(os.environ.get("EMODIFF_CHECKPOINTS", CHECKPOINTS))
 
 
+def study_folder() -> tuple[Path, bool]:
+    """Where answers are kept, and whether that survives a restart: EMODIFF_STUDY_DIR if set,
+    else a Space's persistent storage (/data) if it has one, else ./study."""
+    if os.environ.get("EMODIFF_STUDY_DIR"):
+        return Path(os.environ["EMODIFF_STUDY_DIR"]), True
+    if Path("/data").is_dir() and os.access("/data", os.W_OK):
+        return Path("/data/emodiff-study"), True
+    return ROOT / "study", not os.environ.get("SPACE_ID")  # a Space's own disk is wiped on restart
+
+
 @functools.cache
 def study() -> Study:
-    return Study(os.environ.get("EMODIFF_STUDY_DIR", ROOT / "study"))
+    return Study(study_folder()[0])
+
+
+def _refuse(message: str) -> gr.Error:
+    """A user's mistake: one line in the log, a message on the page, no traceback."""
+    log.info("refused: %s", message)
+    return gr.Error(message, print_exception=False)
 
 
 def _model(action, *args, **kwargs):
@@ -58,11 +80,11 @@ def _model(action, *args, **kwargs):
 
 def _audio(path):
     if not path:
-        raise gr.Error("Please upload or record a clip first.")
+        raise _refuse("Please upload or record a clip first.")
     try:
         audio = _model(models().load, path)
     except AudioError as e:
-        raise gr.Error(str(e)) from e
+        raise _refuse(str(e)) from e
     if audio.notice:
         gr.Warning(audio.notice)
     return audio
@@ -85,6 +107,12 @@ def _pcm(samples):
     return models().sample_rate, (np.clip(samples, -1, 1) * 32767).astype(np.int16)
 
 
+def _loading(*names):
+    """Say so when a request has to wait for models still loading (just after a start)."""
+    if not set(names) <= set(models().loaded()):
+        gr.Info("Loading the models: the first request after the server starts takes up to half a minute.")
+
+
 def _seed(seed):
     return None if seed is None or seed < 0 else int(seed)
 
@@ -98,6 +126,7 @@ def _mels(mels, titles):
 def classify(path):
     """Recognise: clip -> confidences and its mel."""
     audio = _audio(path)
+    _loading("classifier")
     probs = _model(models().recognise, audio)
     rate = models().sample_rate
     return probs, _mels([models().mel(audio)], [f"{audio.seconds:.1f} s (analysed at {rate:,} Hz)"])
@@ -108,14 +137,15 @@ def classify_speaker(paths):
     skipped; the speaker-normalised model takes the speaker's average spectrum from the rest."""
     paths = [p for p in (paths or []) if p]
     if len(paths) < 2:
-        raise gr.Error("Upload at least two clips of the same speaker (ideally several emotions).")
+        raise _refuse("Upload at least two clips of the same speaker (ideally several emotions).")
     if len(paths) > MAX_SPEAKER_CLIPS:
-        raise gr.Error(f"{len(paths)} clips: at most {MAX_SPEAKER_CLIPS} at a time, please.")
+        raise _refuse(f"{len(paths)} clips: at most {MAX_SPEAKER_CLIPS} at a time, please.")
     clips, failed = _model(load_clips, paths, sample_rate=models().sample_rate, crop=True)
     if failed:
         gr.Warning("Skipped " + "; ".join(f"{Path(p).name}: {reason}" for p, reason in failed.items()))
     if len(clips) < 2:
-        raise gr.Error("Fewer than two of the clips could be read; see the warnings.")
+        raise _refuse("Fewer than two of the clips could be read; see the warnings.")
+    _loading("speaker_classifier")
     rows = []
     for name, probs in zip([Path(p).name for p in clips], _model(models().recognise_speaker, clips.values())):
         (first, p1), (second, p2) = sorted(probs.items(), key=lambda kv: -kv[1])[:2]
@@ -126,6 +156,7 @@ def classify_speaker(paths):
 def enhance(path, target, strength, steps, guidance, seed, progress=gr.Progress(track_tqdm=True)):
     """Enhance: clip -> original vs enhanced mels (one colour scale), both audios, both confidences."""
     audio = _audio(path)
+    _loading("classifier", "pipeline")
     out = _model(models().enhance, audio, None if target == "predicted" else target, strength, int(steps), guidance,
                  _seed(seed))
     fig = _mels([out.source_mel, out.mel], ["original", f"enhanced toward {out.target}"])
@@ -135,10 +166,16 @@ def enhance(path, target, strength, steps, guidance, seed, progress=gr.Progress(
 def generate(emotion, reference, seconds, steps, guidance, seed, progress=gr.Progress(track_tqdm=True)):
     """Generate: emotion (+ optional style reference) -> mel, audio, downloadable WAV."""
     ref = _audio(reference) if reference else None
+    _loading("pipeline")
     out = _model(models().generate, emotion, ref, seconds, int(steps), guidance, _seed(seed))
     wav = _download_path(f"emodiff_{emotion}.wav")
     save_audio(wav, out.wave.numpy(), models().sample_rate)
     return _mels([out.mel], [f"generated: {emotion}"]), _pcm(out.wave.numpy()), str(wav)
+
+
+def generate_example(emotion):
+    """Generate with every default (no reference, 3 s, seed 0): what the cached examples show."""
+    return generate(emotion, None, 3.0, 25, DEFAULT_GUIDANCE, 0)
 
 
 def study_next(annotator):
@@ -146,9 +183,9 @@ def study_next(annotator):
     try:
         clip, done, total = study().next_clip(annotator)
     except StudyError as e:
-        raise gr.Error(str(e)) from e
+        raise _refuse(str(e)) from e
     if total == 0:
-        raise gr.Error("No listening test has been prepared on this server yet.")
+        raise _refuse("No listening test has been prepared on this server yet.")
     if clip is None:
         return "", None, f"All {total} clips rated. Thank you!"
     wave, sr = sf.read(study().clip_path(clip), dtype="int16")
@@ -157,18 +194,20 @@ def study_next(annotator):
 
 def study_submit(annotator, clip, emotion, mos, comment):
     if not clip:
-        raise gr.Error("Press 'Start / continue' first.")
+        raise _refuse("Press 'Start / continue' first.")
     try:
         study().answer(annotator, clip, emotion, mos, comment)
     except StudyError as e:
-        raise gr.Error(str(e)) from e
+        raise _refuse(str(e)) from e
     return (*study_next(annotator), None, 3, "")
 
 
 def _admin(token) -> Study:
     expected = os.environ.get("EMODIFF_ADMIN_TOKEN")
-    if not expected or not hmac.compare_digest(str(token or ""), expected):
-        raise gr.Error("Wrong or missing admin token.")
+    if not expected:
+        raise _refuse("The admin view is off on this server (EMODIFF_ADMIN_TOKEN is not set).")
+    if not hmac.compare_digest(str(token or ""), expected):
+        raise _refuse("Wrong or missing admin token.")
     return study()
 
 
@@ -188,96 +227,121 @@ def _examples():
     return sorted(str(p) for p in EXAMPLES.glob("*.wav")) if EXAMPLES.is_dir() else []
 
 
+def _recognise_tab():
+    with gr.Row():
+        with gr.Column():
+            rec_in = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
+            rec_button = gr.Button("Recognise", variant="primary")
+        rec_label = gr.Label(num_top_classes=6, label="emotion confidences")
+    rec_plot = gr.Plot(label="log-mel")
+    rec_button.click(classify, rec_in, [rec_label, rec_plot], api_name="classify", concurrency_id="recognise")
+    if _examples():
+        gr.Examples(_examples(), rec_in, [rec_label, rec_plot], fn=classify, cache_examples=True, cache_mode="lazy")
+    with gr.Accordion("Several clips of one speaker (more accurate)", open=False):
+        gr.Markdown("Upload 2–60 clips of **one** speaker, ideally a dozen or more in several emotions. Two more "
+                    "models then judge each clip against that speaker's own voice and vote with the one-clip "
+                    "models, which is more accurate on a new voice than one clip alone (see the About tab).")
+        spk_in = gr.File(file_count="multiple", file_types=["audio"], type="filepath", label="clips of one speaker")
+        spk_button = gr.Button("Recognise all")
+        spk_table = gr.Dataframe(headers=["clip", "emotion", "confidence", "runner-up", "runner-up confidence"],
+                                 label="per clip", interactive=False)
+        spk_button.click(classify_speaker, spk_in, spk_table, api_name="classify_speaker", concurrency_id="recognise")
+
+
+def _enhance_tab(sampling: dict, guidance: dict):
+    with gr.Row():
+        enh_in = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
+        with gr.Column():
+            target = gr.Dropdown(["predicted", *EMOTIONS], value="predicted", label="target emotion")
+            strength = gr.Slider(0.1, 0.9, value=0.5, step=0.05, label="strength")
+            with gr.Accordion("sampling", open=False):
+                steps, scale = gr.Slider(**sampling), gr.Slider(**guidance)
+                seed = gr.Number(value=0, precision=0, label="seed (-1: random)")
+            button = gr.Button("Enhance", variant="primary")
+    plot = gr.Plot(label="original vs enhanced")
+    with gr.Row():
+        original = gr.Audio(label="original", interactive=False)
+        enhanced = gr.Audio(label="enhanced", interactive=False)
+    with gr.Row():
+        before = gr.Label(num_top_classes=6, label="confidences before")
+        after = gr.Label(num_top_classes=6, label="confidences after")
+    button.click(enhance, [enh_in, target, strength, steps, scale, seed], [plot, original, enhanced, before, after],
+                 api_name="enhance", concurrency_id="diffusion", concurrency_limit=1)
+
+
+def _generate_tab(sampling: dict, guidance: dict):
+    with gr.Row():
+        with gr.Column():
+            emotion = gr.Dropdown(list(EMOTIONS), value="happy", label="emotion")
+            reference = gr.Audio(sources=["upload", "microphone"], type="filepath", label="style reference (optional)")
+            seconds = gr.Slider(1.0, 6.0, value=3.0, step=0.5, label="length (s)")
+            with gr.Accordion("sampling", open=False):
+                steps, scale = gr.Slider(**sampling), gr.Slider(**guidance)
+                seed = gr.Number(value=0, precision=0, label="seed (-1: random)")
+            button = gr.Button("Generate", variant="primary")
+        with gr.Column():
+            plot = gr.Plot(label="generated mel")
+            audio = gr.Audio(label="generated audio", interactive=False)
+            wav = gr.File(label="download WAV")
+    inputs, outputs = [emotion, reference, seconds, steps, scale, seed], [plot, audio, wav]
+    button.click(generate, inputs, outputs, api_name="generate", concurrency_id="diffusion", concurrency_limit=1)
+    gr.Examples([[e] for e in EMOTIONS], [emotion], outputs, fn=generate_example, cache_examples=True,
+                cache_mode="lazy", label="examples (3 s, defaults; computed once, then served from the cache)")
+
+
+def _listening_tab():
+    folder, lasting = study_folder()
+    where = (f"Answers are kept in `{folder}`." if lasting else
+             f"Answers are kept in `{folder}` on this server's own disk, which a Hugging Face Space wipes when it "
+             "restarts: give the Space persistent storage (then `/data` is used) or export the CSV often.")
+    gr.Markdown("Listen, then say which emotion you hear and how natural it sounds. Your answers are saved at "
+                "once; come back with the same ID to continue.")
+    annotator = gr.Textbox(label="annotator ID")
+    start = gr.Button("Start / continue")
+    clip = gr.Textbox(visible=False)  # opaque clip ID: tells nothing about the source
+    status = gr.Markdown()
+    lt_audio = gr.Audio(label="clip", interactive=False)
+    lt_emotion = gr.Radio(list(EMOTIONS), label="which emotion?")
+    lt_mos = gr.Slider(1, 5, value=3, step=1, label="naturalness (1 bad - 5 excellent)")
+    lt_comment = gr.Textbox(label="comment (optional)")
+    submit = gr.Button("Submit answer", variant="primary")
+    start.click(study_next, annotator, [clip, lt_audio, status], api_name="study_next", concurrency_id="study",
+                concurrency_limit=8)
+    submit.click(study_submit, [annotator, clip, lt_emotion, lt_mos, lt_comment],
+                 [clip, lt_audio, status, lt_emotion, lt_mos, lt_comment], api_name="study_submit",
+                 concurrency_id="study", concurrency_limit=8)
+    with gr.Accordion("Admin", open=False):
+        gr.Markdown(where)
+        token = gr.Textbox(label="admin token", type="password")
+        with gr.Row():
+            show, export_button = gr.Button("Show summary"), gr.Button("Export CSV")
+        summary = gr.JSON(label="progress, agreement, accuracy and MOS per source")
+        export = gr.File(label="answers (CSV)")
+        show.click(study_summary, token, summary, api_name="study_summary", concurrency_id="study")
+        export_button.click(study_export, token, export, api_name="study_export", concurrency_id="study")
+
+
 def build_demo() -> gr.Blocks:
+    """The page. Each tab's events have their own queue (recognition, diffusion one at a
+    time, the listening test), so a long diffusion job never holds up the others."""
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(_DOWNLOADS / "examples")  # this process's models only
     sampling = dict(minimum=5, maximum=50, step=1, value=25, label="solver steps")
-    guidance_scale = dict(minimum=1.0, maximum=5.0, value=DEFAULT_GUIDANCE, step=0.5, label="guidance")
+    guidance = dict(minimum=1.0, maximum=5.0, value=DEFAULT_GUIDANCE, step=0.5, label="guidance")
     # delete_cache: Gradio's copies of uploads and outputs go after an hour.
     with gr.Blocks(title="EmoDiff", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# EmoDiff\nSpeech-emotion recognition and emotion-conditioned mel diffusion "
                     "(EmoDB + RAVDESS; six emotions). Audio up to 30 s; longer clips are cropped.")
         with gr.Tab("Recognise"):
-            with gr.Row():
-                rec_in = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
-                rec_label = gr.Label(num_top_classes=6, label="emotion confidences")
-            rec_plot = gr.Plot(label="log-mel")
-            gr.Button("Recognise", variant="primary").click(classify, rec_in, [rec_label, rec_plot],
-                                                            api_name="classify")
-            if _examples():
-                gr.Examples(_examples(), rec_in)
-            with gr.Accordion("Several clips of one speaker (more accurate)", open=False):
-                gr.Markdown("Upload 2–60 clips of **one** speaker, ideally a dozen or more in several "
-                            "emotions. Two more models then judge each clip against that speaker's own "
-                            "voice and vote with the one-clip models, which is more accurate on a new "
-                            "voice than one clip alone (see the About tab).")
-                spk_in = gr.File(file_count="multiple", file_types=["audio"], type="filepath",
-                                 label="clips of one speaker")
-                spk_table = gr.Dataframe(
-                    headers=["clip", "emotion", "confidence", "runner-up", "runner-up confidence"],
-                    label="per clip", interactive=False)
-                gr.Button("Recognise all").click(classify_speaker, spk_in, spk_table,
-                                                 api_name="classify_speaker")
+            _recognise_tab()
         with gr.Tab("Enhance"):
-            with gr.Row():
-                enh_in = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
-                with gr.Column():
-                    target = gr.Dropdown(["predicted", *EMOTIONS], value="predicted", label="target emotion")
-                    strength = gr.Slider(0.1, 0.9, value=0.5, step=0.05, label="strength")
-                    enh_steps = gr.Slider(**sampling)
-                    enh_guidance = gr.Slider(**guidance_scale)
-                    enh_seed = gr.Number(value=0, precision=0, label="seed (-1: random)")
-            enh_plot = gr.Plot(label="original vs enhanced")
-            with gr.Row():
-                enh_orig = gr.Audio(label="original", interactive=False)
-                enh_out = gr.Audio(label="enhanced", interactive=False)
-            with gr.Row():
-                before = gr.Label(num_top_classes=6, label="confidences before")
-                after = gr.Label(num_top_classes=6, label="confidences after")
-            gr.Button("Enhance", variant="primary").click(
-                enhance, [enh_in, target, strength, enh_steps, enh_guidance, enh_seed],
-                [enh_plot, enh_orig, enh_out, before, after], api_name="enhance")
+            _enhance_tab(sampling, guidance)
         with gr.Tab("Generate"):
-            with gr.Row():
-                with gr.Column():
-                    gen_emotion = gr.Dropdown(list(EMOTIONS), value="happy", label="emotion")
-                    gen_ref = gr.Audio(sources=["upload", "microphone"], type="filepath",
-                                       label="style reference (optional)")
-                    seconds = gr.Slider(1.0, 6.0, value=3.0, step=0.5, label="length (s)")
-                    gen_steps = gr.Slider(**sampling)
-                    gen_guidance = gr.Slider(**guidance_scale)
-                    gen_seed = gr.Number(value=0, precision=0, label="seed (-1: random)")
-                with gr.Column():
-                    gen_plot = gr.Plot(label="generated mel")
-                    gen_audio = gr.Audio(label="generated audio", interactive=False)
-                    gen_file = gr.File(label="download WAV")
-            gr.Button("Generate", variant="primary").click(
-                generate, [gen_emotion, gen_ref, seconds, gen_steps, gen_guidance, gen_seed],
-                [gen_plot, gen_audio, gen_file],
-                api_name="generate")
+            _generate_tab(sampling, guidance)
         with gr.Tab("Listening test"):
-            gr.Markdown("Listen, then say which emotion you hear and how natural it sounds. Your answers "
-                        "are saved at once; come back with the same ID to continue.")
-            annotator = gr.Textbox(label="annotator ID")
-            clip = gr.Textbox(visible=False)  # opaque clip ID: tells nothing about the source
-            status = gr.Markdown()
-            lt_audio = gr.Audio(label="clip", interactive=False)
-            lt_emotion = gr.Radio(list(EMOTIONS), label="which emotion?")
-            lt_mos = gr.Slider(1, 5, value=3, step=1, label="naturalness (1 bad - 5 excellent)")
-            lt_comment = gr.Textbox(label="comment (optional)")
-            gr.Button("Start / continue").click(study_next, annotator, [clip, lt_audio, status],
-                                                api_name="study_next")
-            gr.Button("Submit answer", variant="primary").click(
-                study_submit, [annotator, clip, lt_emotion, lt_mos, lt_comment],
-                [clip, lt_audio, status, lt_emotion, lt_mos, lt_comment], api_name="study_submit")
-            with gr.Accordion("Admin", open=False):
-                token = gr.Textbox(label="admin token", type="password")
-                summary = gr.JSON(label="progress, agreement, accuracy and MOS per source")
-                export = gr.File(label="answers (CSV)")
-                with gr.Row():
-                    gr.Button("Show summary").click(study_summary, token, summary, api_name="study_summary")
-                    gr.Button("Export CSV").click(study_export, token, export, api_name="study_export")
+            _listening_tab()
         with gr.Tab("About"):
             gr.Markdown(about())
-    return demo
+    return demo.queue(default_concurrency_limit=2, max_size=32)
 
 
 def about() -> str:
@@ -286,6 +350,9 @@ def about() -> str:
             "al. (2020). Method after Kim & Lee (2024), Electronics 13:1314.")
 
 
+demo = build_demo()  # module level, so that `gradio app.py` finds it
+
 if __name__ == "__main__":
-    build_demo().queue(default_concurrency_limit=2, max_size=32).launch(
-        max_file_size=MAX_UPLOAD, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    threading.Thread(target=models().warm_up, name="warm-up", daemon=True).start()
+    demo.launch(max_file_size=MAX_UPLOAD, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))

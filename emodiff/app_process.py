@@ -19,12 +19,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(checkpoints: Path, study_dir: Path, token: str, port: int) -> subprocess.Popen:
+def start_server(checkpoints: Path, study_dir: Path, token: str, port: int, python=sys.executable,
+                 app: Path = APP) -> subprocess.Popen:
+    """`app` run by `python` (another venv's, to check an install) in its own folder."""
     env = {**os.environ, "EMODIFF_CHECKPOINTS": str(checkpoints), "EMODIFF_STUDY_DIR": str(study_dir),
            "EMODIFF_ADMIN_TOKEN": token, "GRADIO_SERVER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(APP)], env=env, cwd=APP.parent,
+    proc = subprocess.Popen([str(python), str(app)], env=env, cwd=Path(app).parent,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while time.time() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -34,14 +36,14 @@ def start_server(checkpoints: Path, study_dir: Path, token: str, port: int) -> s
                 raise RuntimeError("the app exited during start-up")
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("the app did not start within 60 s")
+    raise RuntimeError("the app did not start within 120 s")
 
 
 @contextlib.contextmanager
-def serving(checkpoints: Path, study_dir: Path, token: str = "t"):
+def serving(checkpoints: Path, study_dir: Path, token: str = "t", python=sys.executable, app: Path = APP):
     """A running app for the block; yields (process, url); SIGKILLs it on exit if still up."""
     port = free_port()
-    proc = start_server(checkpoints, study_dir, token, port)
+    proc = start_server(checkpoints, study_dir, token, port, python, app)
     try:
         yield proc, f"http://127.0.0.1:{port}/"
     finally:

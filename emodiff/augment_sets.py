@@ -47,11 +47,15 @@ def check_unheard(model_speakers, test, what: str) -> None:
         raise LeakError(f"The {what} was trained on test speakers {sorted(overlap)}: the study would leak.")
 
 
+DESCRIPTIONS = ("README.md", "metadata.json")  # a model card and training metadata describe the weights
+
+
 def fingerprint(folder: Path) -> str:
-    """Short hash of a model folder's files, to tell which model made a set. A pipeline's
-    training metadata is left out: it describes the weights, it does not change them."""
+    """Short hash of a model folder's weights and configs, to tell which model made a set;
+    its card and metadata are left out, so editing them keeps the model's identity. (Sets made
+    before 2026-12-02 hashed the card too: the shipped pipeline was d1e3e0d41b55a283 then.)"""
     h = hashlib.sha256()
-    for f in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name != "metadata.json"):
+    for f in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name not in DESCRIPTIONS):
         h.update(f.relative_to(folder).as_posix().encode() + f.read_bytes())
     return h.hexdigest()[:16]
 

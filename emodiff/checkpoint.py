@@ -1,4 +1,5 @@
-"""Weights on disk: safetensors only (no pickle), fp16 where it costs no accuracy.
+"""Weights on disk: safetensors only (no pickle), fp16 where it costs no accuracy; model folders
+found locally or fetched by Hugging Face Hub repo id (`model_folder`).
 
 A checkpoint that is truncated, tampered with or made for another network is refused with a
 sentence saying so, never loaded half-way. Files that parallel processes share (caches,
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +21,31 @@ from safetensors.torch import load_file, save_file
 
 class CheckpointError(RuntimeError):
     """A weights file that cannot be used; `str(err)` explains why."""
+
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def model_folder(name, allow: list[str] | None = None) -> Path:
+    """A local folder, or a Hub model repo id ("user/name", or "user/name/sub/folder" for one
+    folder in it) fetched into the huggingface_hub cache. The cache's rules hold: with
+    HF_HUB_OFFLINE=1 only what is cached is used, and a missing repo is a `CheckpointError`,
+    not a download. `allow`: patterns of the repo's files to fetch (default: all, or the
+    subfolder's)."""
+    path = Path(name).expanduser()
+    parts = str(name).strip("/").split("/")
+    if path.exists() or len(parts) < 2 or not REPO_ID.match("/".join(parts[:2])) or str(name).startswith((".", "/")):
+        return path
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    repo_id, sub = "/".join(parts[:2]), "/".join(parts[2:])
+    try:
+        root = Path(snapshot_download(repo_id, allow_patterns=allow or ([f"{sub}/*"] if sub else None)))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as e:
+        raise CheckpointError(f"{name} is neither a folder here nor a Hugging Face Hub repo this machine can "
+                              f"get ({type(e).__name__}: {e}).") from e
+    return root / sub if sub else root
 
 
 def replace_atomically(path, write: Callable[[Path], object]) -> None:

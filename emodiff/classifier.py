@@ -8,14 +8,13 @@ trains in minutes on a CPU. Either way the globally pooled penultimate vector is
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import load_safetensors, read_config, save_safetensors, write_config
+from .checkpoint import load_safetensors, model_folder, read_config, save_safetensors, write_config
 from .data import EMOTIONS, average_spectrum, sliding_windows, trim_silence
 from .mel import MelConfig, MelNormalizer, mel_of
 
@@ -163,7 +162,8 @@ class EmotionClassifier:
 
     @classmethod
     def from_pretrained(cls, path, device: str = "cpu") -> "EmotionClassifier":
-        path = Path(path)
+        """A saved folder, or a Hub repo id (`checkpoint.model_folder`)."""
+        path = model_folder(path)
         raw, metadata = read_config(path, "classifier", MODEL_TYPE)
         cfg = ClassifierConfig.from_dict(raw)
         model = ResNetSER(cfg)

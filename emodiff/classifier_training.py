@@ -20,8 +20,8 @@ from tqdm import tqdm
 from .augment import AugmentConfig, augment_batch
 from .augment_sets import load_generated
 from .classifier import ClassifierConfig, EmotionClassifier, ResNetSER
-from .data import (ALL_EMOTIONS, DEFAULT_CACHE, EMOTIONS, random_split, speaker_fold, speaker_groups, speaker_subset, speakers,
-                   speech_mels, split_by_speakers)
+from .data import (ALL_EMOTIONS, DEFAULT_CACHE, EMOTIONS, random_split, speaker_fold, speaker_groups,
+                   speaker_subset, speakers, speech_mels, split_by_speakers)
 from .evaluation import clip_probabilities, evaluate, reports, speaker_references
 from .mel import MelNormalizer
 from .training import CropDataset, EpochSampler, ResumeState, balance_weights, make_accelerator, save_json, set_seed

@@ -133,6 +133,17 @@ def _make_study(args) -> None:
     print(f"{len(study.clip_ids())} clips in {study.folder} (real, enhanced, generated: {args.n} each)")
 
 
+def _deploy_space(args) -> None:
+    from .space import deploy_space, space_files
+
+    files = space_files()
+    for name, size in files:
+        print(f"{size / 1e6:9.2f} MB  {name}")
+    print(f"{len(files)} files, {sum(size for _, size in files) / 1e6:.1f} MB")
+    if not args.dry_run:
+        print(f"-> {deploy_space(args.repo_id, private=args.private)}")
+
+
 def _sampling_args(p) -> None:
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
@@ -213,6 +224,14 @@ def _model_commands(sub) -> None:
     p.set_defaults(func=_make_study)
 
 
+def _space_command(sub) -> None:
+    p = sub.add_parser("deploy-space", help="publish the app as a Hugging Face Space (app, library, shipped weights)")
+    p.add_argument("--repo-id", required=True, help="USER/NAME of the Space (created if missing)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="list what would be uploaded, upload nothing")
+    p.set_defaults(func=_deploy_space)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emodiff", description=__doc__)
     parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS,
@@ -220,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _model_commands(sub)
     _data_commands(sub)
+    _space_command(sub)
     return parser
 
 

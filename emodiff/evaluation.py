@@ -7,12 +7,12 @@ functionals model, and because a script that only scores needs no training code.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from .audio import load_audio
+from .checkpoint import model_folder
 from .classifier import ClassifierConfig, EmotionClassifier, speaker_reference
 from .data import DEFAULT_CACHE, speaker_means
 from .functionals import MODEL_TYPE as FUNCTIONALS, FunctionalsClassifier, clip_functionals
@@ -49,8 +49,9 @@ def speaker_references(cfg: ClassifierConfig, records, mels) -> list | None:
 
 
 def load_classifier(path, device: str = "cpu") -> "EmotionClassifier | FunctionalsClassifier":
-    """Either kind of saved classifier, told apart by its config.json."""
-    config = Path(path) / "config.json"
+    """Either kind of saved classifier (a folder or a Hub repo id), told apart by its config.json."""
+    path = model_folder(path)
+    config = path / "config.json"
     if config.is_file() and json.loads(config.read_text()).get("model_type") == FUNCTIONALS:
         return FunctionalsClassifier.from_pretrained(path)
     return EmotionClassifier.from_pretrained(path, device)

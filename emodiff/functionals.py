@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from .audio import load_audio, resample
-from .checkpoint import load_safetensors, read_config, save_npz, save_safetensors, write_config
+from .checkpoint import load_safetensors, model_folder, read_config, save_npz, save_safetensors, write_config
 from .data import DEFAULT_CACHE, EMOTIONS, file_digest
 from .mel import MelConfig
 
@@ -146,7 +146,8 @@ class FunctionalsClassifier:
         head = LinearHead(x.shape[1], len(cfg.emotions))
         with torch.no_grad():
             head.mean.copy_(torch.from_numpy(mean)), head.scale.copy_(torch.from_numpy(scale))
-            head.linear.weight.copy_(torch.from_numpy(lr.coef_)), head.linear.bias.copy_(torch.from_numpy(lr.intercept_))
+            head.linear.weight.copy_(torch.from_numpy(lr.coef_))
+            head.linear.bias.copy_(torch.from_numpy(lr.intercept_))
         return cls(cfg, head, metadata)
 
     @staticmethod
@@ -198,7 +199,8 @@ class FunctionalsClassifier:
 
     @classmethod
     def from_pretrained(cls, path) -> "FunctionalsClassifier":
-        path = Path(path)
+        """A saved folder, or a Hub repo id (`checkpoint.model_folder`)."""
+        path = model_folder(path)
         raw, metadata = read_config(path, "functionals model", MODEL_TYPE)
         dim = raw.pop("dim")
         cfg = FunctionalsConfig.from_dict(raw)

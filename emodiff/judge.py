@@ -31,7 +31,8 @@ class Judge:
         self.clf, self.test_labels = classifier, np.asarray(test_labels)
         self.real_test = self.embed(test_mels)
         rng = np.random.default_rng(seed)
-        self.real_train = self.embed([train_mels[i] for i in rng.choice(len(train_mels), len(test_mels), replace=False)])
+        take = rng.choice(len(train_mels), len(test_mels), replace=False)
+        self.real_train = self.embed([train_mels[i] for i in take])
         self.mean = self.real_test.mean(0)
         _, _, vt = np.linalg.svd(np.concatenate([self.real_test, self.real_train]) - self.mean, full_matrices=False)
         self.components = vt[:PCA_DIMS]

@@ -32,8 +32,8 @@ def make_study(folder, records, pipe, n_per_source: int = 12, strength: float = 
         add("real", r.emotion, load_audio(r.path, sample_rate=rate).samples, {"file": r.path.name})
     for i, r in enumerate(to_enhance):
         target = EMOTIONS[(EMOTIONS.index(r.emotion) + 1 + i % 5) % 6]
-        out = pipe.enhance(load_audio(r.path, sample_rate=rate), target, strength=strength, steps=steps, guidance=guidance,
-                           generator=mel_seed(seed + i))
+        out = pipe.enhance(load_audio(r.path, sample_rate=rate), target, strength=strength, steps=steps,
+                           guidance=guidance, generator=mel_seed(seed + i))
         add("enhanced", target, out.wave.numpy(), {"file": r.path.name, "from": r.emotion, "strength": strength})
     for i in range(n_per_source):
         emotion = EMOTIONS[i % 6]

@@ -1,19 +1,23 @@
 """The shipped models as one object: what the app and the CLI call, one method per action.
 
-`EmoDiff(folder)` knows which model folders make up the release, loads each on first use, and
-refuses a set whose parts disagree on the mel. Audio handed in is decoded once, at the rate
+`EmoDiff(folder)` knows which model folders make up the release (a local folder, or a Hub
+repo id holding the same folders), loads each on first use, and refuses a set whose parts
+disagree on the mel. Audio handed in is decoded once, at the rate
 the models read (their saved `MelConfig`), so nothing here spells a sample rate.
 """
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .audio import Audio, load_audio
-from .checkpoint import CheckpointError, read_config
+from .checkpoint import CheckpointError, model_folder, read_config
 from .classifier import ClassifierConfig
 from .mel import MelConfig, mel_of
 from .sampling import DEFAULT_GUIDANCE
@@ -27,6 +31,22 @@ ONE_CLIP = ("classifier", "classifier_seed1", "functionals")
 SEVERAL_CLIPS = ("classifier_speaker", "functionals_speaker")
 DIFFUSION = "diffusion"
 SHIPPED = (*ONE_CLIP, *SEVERAL_CLIPS, DIFFUSION)
+log = logging.getLogger(__name__)
+
+
+def _once(load):
+    """A model loaded on first use, and once only, even when requests (or the warm-up) ask
+    for it at the same time."""
+    name = load.__name__
+
+    @functools.wraps(load)
+    def get(self):
+        if name not in self._models:
+            with self._lock:
+                if name not in self._models:
+                    self._models[name] = load(self)
+        return self._models[name]
+    return property(get)
 
 
 @dataclass
@@ -44,23 +64,29 @@ class EmoDiff:
     `pipeline` name other folders instead (an ensemble of any saved classifiers; any pipeline)."""
 
     def __init__(self, folder=CHECKPOINTS, classifiers=None, pipeline=None, device: str = "cpu"):
-        self.folder, self.device = Path(folder), device
-        self._classifiers = [Path(p) for p in classifiers] if classifiers else None
-        self._pipeline = Path(pipeline) if pipeline else self.folder / DIFFUSION
+        self.folder = model_folder(folder, allow=[f"{name}/*" for name in SHIPPED])  # or a Hub repo id
+        self.device = device
+        self._classifiers = [model_folder(p) for p in classifiers] if classifiers else None
+        self._pipeline = model_folder(pipeline) if pipeline else self.folder / DIFFUSION
+        self._models, self._lock = {}, threading.RLock()
+
+    def loaded(self) -> list[str]:
+        """The models loaded so far."""
+        return list(self._models)
 
     def present(self, names) -> list[Path]:
         """Folders of `names` this release has (the required one always, so its absence is reported)."""
         return [self.folder / n for n in names if n == REQUIRED or (self.folder / n).is_dir()]
 
     # ---- models, loaded on first use ---------------------------------------------------
-    @functools.cached_property
+    @_once
     def classifier(self):
         """One clip at a time: the plain classifiers voting."""
         from .evaluation import Ensemble
 
         return Ensemble.from_pretrained(self._classifiers or self.present(ONE_CLIP), self.device)
 
-    @functools.cached_property
+    @_once
     def speaker_classifier(self):
         """Several clips of one speaker: the speaker-normalised classifiers vote with the plain
         ones (more accurate across speakers than either); the plain ones alone where a server
@@ -69,7 +95,7 @@ class EmoDiff:
 
         return Ensemble.from_pretrained(self._classifiers or self.present(SEVERAL_CLIPS + ONE_CLIP), self.device)
 
-    @functools.cached_property
+    @_once
     def pipeline(self):
         from .diffusion import load_pipeline
 
@@ -83,7 +109,7 @@ class EmoDiff:
     def mel_config(self) -> MelConfig:
         """The mel every model of the release reads: the classifier's, from its saved config
         (read without loading the weights, so the app can decode before any model loads)."""
-        if "classifier" in self.__dict__ and self.classifier.mel_config is not None:
+        if "classifier" in self._models and self.classifier.mel_config is not None:
             return self.classifier.mel_config
         first = (self._classifiers or self.present(ONE_CLIP))[0]
         return ClassifierConfig.from_dict(read_config(first, "classifier")[0]).mel
@@ -137,6 +163,24 @@ class EmoDiff:
                                       guidance=guidance, generator=mel_seed(seed), sampler=sampler)
 
     def cards(self) -> list[str]:
-        """The model cards (README.md) of the release's folders, in `SHIPPED` order."""
-        return [(self.folder / n / "README.md").read_text() for n in SHIPPED
-                if (self.folder / n / "README.md").is_file()]
+        """The model cards (README.md) of the release's folders, in `SHIPPED` order, without
+        their Hub metadata (the YAML block a card opens with)."""
+        cards = [(self.folder / n / "README.md").read_text() for n in SHIPPED
+                 if (self.folder / n / "README.md").is_file()]
+        return [c.split("---\n", 2)[2].lstrip() if c.startswith("---\n") else c for c in cards]
+
+    def warm_up(self) -> None:
+        """Load every model and run each once on a second of a tone, so that the first request
+        is as fast as the rest (the app calls this in the background at start). A part the
+        release lacks (or cannot load) is logged and skipped: requests then report it."""
+        t = np.arange(self.sample_rate) / self.sample_rate
+        tone = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+        audio = Audio(tone, self.sample_rate, self.sample_rate, 1)
+        for name, run in (("one-clip classifiers", lambda: self.recognise(audio)),
+                          ("speaker classifiers", lambda: self.recognise_speaker([audio, audio])),
+                          ("diffusion + vocoder", lambda: self.generate("neutral", seconds=0.5, steps=2))):
+            try:
+                run()
+            except (CheckpointError, FileNotFoundError, ValueError) as e:
+                log.warning("warm-up: %s not available: %s", name, e)
+        log.info("warm-up done: %s", ", ".join(self.loaded()))

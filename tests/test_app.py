@@ -141,10 +141,22 @@ def test_listening_test_writes_resumes_and_exports(served, tmp_path):
     assert len(rows) == 1 and rows[0]["annotator"] == "annotator_1" and rows[0]["mos"] == "4"
 
 
-def test_handlers_directly(data_root):
-    with pytest.raises(gr.Error, match="upload or record"):
+def test_handlers_directly(data_root, monkeypatch, tmp_path):
+    """A user's mistake is a message without a traceback; the admin view tells "off" from a
+    wrong token; answers go where they last; `gradio app.py` finds a module-level demo."""
+    with pytest.raises(gr.Error, match="upload or record") as refused:
         app.classify(None)
-    assert isinstance(app.build_demo(), gr.Blocks)
+    assert refused.value.print_exception is False
+    monkeypatch.delenv("EMODIFF_ADMIN_TOKEN", raising=False)
+    with pytest.raises(gr.Error, match="admin view is off"):
+        app.study_summary("anything")
+    monkeypatch.setenv("EMODIFF_STUDY_DIR", str(tmp_path / "answers"))
+    assert app.study_folder() == (tmp_path / "answers", True)
+    monkeypatch.delenv("EMODIFF_STUDY_DIR")
+    monkeypatch.setenv("SPACE_ID", "someone/emodiff")  # on a Space without persistent storage
+    folder, lasting = app.study_folder()
+    assert lasting == (folder == app.Path("/data/emodiff-study"))
+    assert isinstance(app.demo, gr.Blocks) and isinstance(app.build_demo(), gr.Blocks)
 
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

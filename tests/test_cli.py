@@ -75,7 +75,7 @@ def test_classify_one_clip_or_several_of_one_speaker(data_root, tmp_path, capsys
     assert list(both) == [str(EMODB_CLIP), str(other)]
     shipped = EmoDiff(CHECKPOINTS).speaker_classifier  # several clips: the speaker ensemble
     assert len(shipped.members) > 1 and shipped.members[0].cfg.speaker_norm
-    expected = shipped.predict_speaker([load_audio(EMODB_CLIP, crop=True, sample_rate=SR), load_audio(other, crop=True, sample_rate=SR)])
+    expected = shipped.predict_speaker([load_audio(p, crop=True, sample_rate=SR) for p in (EMODB_CLIP, other)])
     assert both[str(EMODB_CLIP)] == pytest.approx(expected[0], abs=1e-6)
     assert "bad.wav" in captured.err and "1 of 3 clips could not be read" in captured.err
     assert "taken as one speaker" in captured.err

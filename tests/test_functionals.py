@@ -111,7 +111,8 @@ def test_ensemble_with_functionals_members(tmp_path, data_root, monkeypatch, tin
     mel = ens.members[0].mel(clips[0])
     assert ens.confidences(mel) == ens.members[0].confidences(mel)
 
-    records = [Record(p, "emodb", "emodb_03", "male", e, "normal", "") for p, e in zip(paths, ["happy", "angry", "angry"])]
+    records = [Record(p, "emodb", "emodb_03", "male", e, "normal", "")
+               for p, e in zip(paths, ["happy", "angry", "angry"])]
     mels = [ens.members[0].mel(c).numpy() for c in clips]
     mean = np.mean([member_probabilities(m, mels, records, cache_dir=tmp_path) for m in ens.members], 0)
     assert evaluate(ens, mels, records, cache_dir=tmp_path) == reports(ens.emotions, records, mean.argmax(1))

@@ -44,7 +44,7 @@ def test_the_release_takes_the_folders_present(tmp_path, tiny_classifier):
     assert kinds(svc.classifier) == ["EF", "EF", "FF"]
     assert kinds(svc.speaker_classifier) == ["ET", "FT", "EF", "EF", "FF"]
     assert svc.ensemble_for(1) is svc.classifier and svc.ensemble_for(2) is svc.speaker_classifier
-    assert "pipeline" not in svc.__dict__  # loaded on first use only
+    assert "pipeline" not in svc.loaded()  # loaded on first use only
 
 
 def test_the_mel_and_rate_come_from_the_saved_models(tmp_path, tiny_classifier):
@@ -102,3 +102,18 @@ def test_cli_generate_and_enhance_write_audio_at_the_models_rate(tiny_release, t
     assert "enhanced toward sad" in capsys.readouterr().out
     assert main(common + ["classify", str(source), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 6
+
+
+def test_warm_up_loads_every_part_and_runs_it(tiny_release, tmp_path, tiny_classifier, caplog):
+    import logging
+
+    svc = EmoDiff(tiny_release)
+    with caplog.at_level(logging.INFO, logger="emodiff.service"):
+        svc.warm_up()
+    assert set(svc.loaded()) == {"classifier", "speaker_classifier", "pipeline"}
+    assert svc.pipeline._vocoder is not None  # the vocoder too: the first generation pays nothing
+    tiny_classifier().save_pretrained(tmp_path / "classifier")  # a release without diffusion
+    partial = EmoDiff(tmp_path)
+    with caplog.at_level(logging.INFO, logger="emodiff.service"):
+        partial.warm_up()
+    assert "diffusion + vocoder not available" in caplog.text and "classifier" in partial.loaded()

@@ -26,8 +26,8 @@ from emodiff.diffusion import MelDenoiser, training_scheduler
 from emodiff.diffusion.training import (ClipBatcher, diffusion_loss, ema_pipeline, emotion_vectors, learning_rate,
                                         sample_grid)
 from emodiff.plotting import plot_losses, running_mean, save_figure
-from emodiff.training import (EpochSampler, ResumeState, add_common_args, add_generator_args, balance_weights, save_json,
-                              start_generator_run, vars_json)
+from emodiff.training import (EpochSampler, ResumeState, add_common_args, add_generator_args, balance_weights,
+                              save_json, start_generator_run, vars_json)
 
 
 def parse_args(argv=None):
@@ -56,9 +56,10 @@ def main(argv=None):
     args = parse_args(argv)
     acc, records, train, test, mels, normalizer = start_generator_run(args)
     vecs, centroids = emotion_vectors(args.classifier, mels, records, train)
-    unet = MelDenoiser(normalizer.mel_config.n_mels, channels=tuple(args.channels), blocks_per_level=args.blocks_per_level,
-                       n_emotions=len(EMOTIONS), emotion_vec_dim=0 if vecs is None else centroids.shape[1],
-                       emotions=EMOTIONS, crop_frames=args.crop_frames)
+    unet = MelDenoiser(normalizer.mel_config.n_mels, channels=tuple(args.channels),
+                       blocks_per_level=args.blocks_per_level, n_emotions=len(EMOTIONS),
+                       emotion_vec_dim=0 if vecs is None else centroids.shape[1], emotions=EMOTIONS,
+                       crop_frames=args.crop_frames)
     if centroids is not None:
         unet.emotion_centroids.copy_(centroids)
     scheduler, ema = training_scheduler(), EMAModel(unet.parameters(), decay=args.ema_decay)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler
 
-from ..checkpoint import CheckpointError
+from ..checkpoint import CheckpointError, model_folder
 from ..mel import MelConfig, MelNormalizer, mel_of
 from ..sampling import DEFAULT_GUIDANCE
 from .guidance import guided_prediction
@@ -243,7 +243,9 @@ def read_metadata(path) -> dict:
 
 
 def load_pipeline(path, device: str = "cpu") -> EmotionDiffusionPipeline:
-    """A saved pipeline, ready to sample, without progress bars. Never touches the network."""
+    """A saved pipeline (a folder, or a Hub repo id: `checkpoint.model_folder`), ready to
+    sample, without progress bars. diffusers itself never touches the network here."""
+    path = model_folder(path)
     if not (Path(path) / "model_index.json").is_file():
         raise CheckpointError(f"No diffusion pipeline found at {path} (model_index.json is missing).")
     pipe = EmotionDiffusionPipeline.from_pretrained(path, local_files_only=True)

@@ -70,8 +70,9 @@ class ClipBatcher:
             if self.vecs is not None:
                 own = rng.random() < self.p_clip_vector
                 vectors.append(self.vecs[r.path] if own else self.centroids[emotions[-1]])
-        emotion, vectors, drop_style = drop_conditions(torch.tensor(emotions), torch.stack(vectors) if vectors else None,
-                                                       self.null_emotion, self.p_drop_emotion, self.p_drop_style, rng)
+        vectors = torch.stack(vectors) if vectors else None
+        emotion, vectors, drop_style = drop_conditions(torch.tensor(emotions), vectors, self.null_emotion,
+                                                       self.p_drop_emotion, self.p_drop_style, rng)
         gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
         return torch.stack(x0), emotion, vectors, torch.stack(refs), torch.stack(ref_masks), drop_style, gen
 
