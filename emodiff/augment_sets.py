@@ -141,18 +141,25 @@ def generate_set(pipe, train, mels, n: int, frames: int, steps: int, guidance: f
     out = []
     gen = torch.Generator().manual_seed(0)
     for s in tqdm(range(0, n, batch), desc="enhancing" if strength else "generating"):
-        emotions = [r.emotion for r in sources[s:s + batch]]
-        if strength:
-            mel = pipe.enhance_batch(crops[s:s + batch], emotions, strength, steps, guidance, gen, sampler)
-        elif voice:
-            mel = pipe.generate_batch(emotions, frames, steps, guidance, gen, sampler=sampler,
-                                      style=style[s:s + batch])
-        else:
-            refs = [torch.from_numpy(mels[r.path]) for r in styles[s:s + batch]]
-            mel = pipe.generate_batch(emotions, frames, steps, guidance, gen, refs, sampler)
+        chunk = slice(s, s + batch)
+        mel = render(pipe, [r.emotion for r in sources[chunk]], frames, steps, guidance, gen, sampler,
+                     inputs=crops[chunk] if strength else None, strength=strength,
+                     references=None if strength or voice else [torch.from_numpy(mels[r.path]) for r in styles[chunk]],
+                     style=style[chunk] if voice else None)
         out.append(mel.numpy().astype(np.float16))
     save_set(path, out, sources, pipe.mel_config, steps=steps, guidance=guidance, sampler=sampler,
              strength=strength, source=source)
+
+
+def render(pipe, emotions, frames: int, steps: int, guidance: float, generator, sampler: str = "dpm",
+           inputs=None, strength: float = 0.0, references=None, style=None) -> torch.Tensor:
+    """The one place augmented mels are made, for the study's sets and for `emodiff augment`:
+    with a `strength`, `inputs` (B, n_mels, T) raw log-mels enhanced toward `emotions` (SDEdit);
+    else new mels of `frames` frames (rounded up for the UNet), styled on `references` (raw
+    log-mels, one per emotion) or `style` vectors, or on no one. -> (B, n_mels, T') raw log-mels."""
+    if strength:
+        return pipe.enhance_batch(inputs, emotions, strength, steps, guidance, generator, sampler)
+    return pipe.generate_batch(emotions, frames, steps, guidance, generator, references, sampler, style=style)
 
 
 def generate_gan_set(gan, train, n: int, path: Path, batch: int = 64, source: str = "") -> None:

@@ -133,6 +133,23 @@ def _make_study(args) -> None:
     print(f"{len(study.clip_ids())} clips in {study.folder} (real, enhanced, generated: {args.n} each)")
 
 
+def _augment(args) -> None:
+    from .augment_folder import augment_folder
+
+    start = time.perf_counter()
+    summary = augment_folder(args.in_dir, args.out, EmoDiff(args.checkpoints, pipeline=args.pipeline).pipeline_folder,
+                             args.mode, args.per_clip, args.per_emotion, tuple(args.emotions), args.labels, args.judge,
+                             args.filter_confidence, args.seed, args.workers, args.steps, args.guidance,
+                             args.strength, args.sampler, args.max_seconds, args.save_mels)
+    seconds = time.perf_counter() - start
+    for name, reason in {**summary["skipped_inputs"], **summary["unreadable_inputs"]}.items():
+        print(f"emodiff: skipped {name}: {reason}", file=sys.stderr)
+    print(f"{summary['in_manifest']} of {summary['planned']} clips in {args.out}/manifest.csv "
+          f"({summary['kept']} kept; {seconds:.0f} s this run)")
+    if not summary["complete"]:
+        raise AudioError("Some clips could not be made (see above); the others are written.")
+
+
 def _deploy_space(args) -> None:
     from .space import deploy_space, space_files
 
@@ -144,14 +161,15 @@ def _deploy_space(args) -> None:
         print(f"-> {deploy_space(args.repo_id, private=args.private)}")
 
 
-def _sampling_args(p) -> None:
-    p.add_argument("--steps", type=int, default=25)
+def _sampling_args(p, plot: bool = True) -> None:
+    p.add_argument("--steps", type=int, default=25, help="solver steps (default %(default)s)")
     p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
                    help="classifier-free guidance scale (default %(default)s)")
     p.add_argument("--sampler", choices=("dpm", "ddim", "ddpm"), default="dpm")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--pipeline", type=Path, help="a diffusion pipeline folder (default: the release's)")
-    p.add_argument("--mel-png", help="also plot the mel to this PNG")
+    p.add_argument("--seed", type=int, default=None if plot else 0)
+    p.add_argument("--pipeline", type=Path, help="a diffusion pipeline folder or Hub repo id (default: the release's)")
+    if plot:
+        p.add_argument("--mel-png", help="also plot the mel to this PNG")
 
 
 def _data_commands(sub) -> None:
@@ -224,6 +242,33 @@ def _model_commands(sub) -> None:
     p.set_defaults(func=_make_study)
 
 
+def _augment_command(sub) -> None:
+    from .data import EMOTIONS
+
+    p = sub.add_parser("augment", help="a folder of labelled clips -> generated/enhanced clips + manifest.csv",
+                       description="Augment a folder of labelled clips (labels from --labels or from EmoDB / "
+                                   "RAVDESS file names): new clips of each clip's own emotion, styled on its own "
+                                   "speaker, loudness-matched, listed in OUT/manifest.csv. Re-running resumes.")
+    p.add_argument("in_dir", type=Path, help="folder of audio files (WAV, FLAC, OGG, MP3; searched recursively)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (wav/, manifest.csv, README.md)")
+    count = p.add_mutually_exclusive_group()
+    count.add_argument("--per-clip", type=int, default=1, help="new clips per input clip and mode (default 1)")
+    count.add_argument("--per-emotion", type=int, help="new clips per emotion in all, the emotion's clips in turn")
+    p.add_argument("--mode", choices=("generate", "enhance", "both"), default="generate",
+                   help="generate: from noise, styled on the speaker; enhance: the clip itself made clearer")
+    p.add_argument("--emotions", nargs="+", choices=EMOTIONS, default=list(EMOTIONS), help="only these emotions")
+    p.add_argument("--labels", type=Path, help="CSV with columns path,emotion[,speaker]; paths relative to IN_DIR")
+    p.add_argument("--filter-confidence", type=float,
+                   help="keep only clips the judge gives at least this probability of their emotion")
+    p.add_argument("--judge", type=Path, nargs="+", help="classifier folders of the judge (default: the release's)")
+    p.add_argument("--strength", type=float, default=0.5, help="how far enhance noises a clip (0-1)")
+    p.add_argument("--max-seconds", type=float, default=6.0, help="longest speech a clip contributes")
+    p.add_argument("--save-mels", action="store_true", help="also write each clip's mel (mels/*.npy, fp16)")
+    p.add_argument("--workers", type=int, default=1, help="processes (each loads the models)")
+    _sampling_args(p, plot=False)
+    p.set_defaults(func=_augment)
+
+
 def _space_command(sub) -> None:
     p = sub.add_parser("deploy-space", help="publish the app as a Hugging Face Space (app, library, shipped weights)")
     p.add_argument("--repo-id", required=True, help="USER/NAME of the Space (created if missing)")
@@ -238,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the release's model folders (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
     _model_commands(sub)
+    _augment_command(sub)
     _data_commands(sub)
     _space_command(sub)
     return parser

@@ -67,7 +67,7 @@ class EmoDiff:
         self.folder = model_folder(folder, allow=[f"{name}/*" for name in SHIPPED])  # or a Hub repo id
         self.device = device
         self._classifiers = [model_folder(p) for p in classifiers] if classifiers else None
-        self._pipeline = model_folder(pipeline) if pipeline else self.folder / DIFFUSION
+        self.pipeline_folder = model_folder(pipeline) if pipeline else self.folder / DIFFUSION
         self._models, self._lock = {}, threading.RLock()
 
     def loaded(self) -> list[str]:
@@ -99,9 +99,9 @@ class EmoDiff:
     def pipeline(self):
         from .diffusion import load_pipeline
 
-        pipe = load_pipeline(self._pipeline, self.device)
+        pipe = load_pipeline(self.pipeline_folder, self.device)
         if pipe.mel_config != self.mel_config:
-            raise CheckpointError(f"The diffusion pipeline at {self._pipeline} makes another mel than the "
+            raise CheckpointError(f"The diffusion pipeline at {self.pipeline_folder} makes another mel than the "
                                   "classifiers read.")
         return pipe
 
