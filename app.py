@@ -1,14 +1,9 @@
-"""EmoDiff web demo (Gradio). Run: `python app.py` (or `gradio app.py`), then open
-http://127.0.0.1:7860.
+"""EmoDiff web demo (Gradio). Run: `python app.py` (or `gradio app.py`); open http://127.0.0.1:7860.
 
-A thin UI over `emodiff.service.EmoDiff`: each click calls one of its methods. The page is up
-at once; the models warm up in the background. Environment:
-  EMODIFF_CHECKPOINTS  folder with classifier/, diffusion/ and optionally classifier_seed1/,
-                       classifier_speaker/, functionals/, functionals_speaker/, or a Hugging Face
-                       Hub repo id holding them (default: ./checkpoints)
-  EMODIFF_STUDY_DIR    folder of the listening test (default: /data/emodiff-study where a Space
-                       has persistent storage, else ./study)
-  EMODIFF_ADMIN_TOKEN  token for the listening test's admin view and CSV export (unset: off)
+A thin UI over `emodiff.service.EmoDiff`: each click calls one of its methods; the models warm
+up in the background. Environment: EMODIFF_CHECKPOINTS (the release's folder or Hub repo id;
+default ./checkpoints), EMODIFF_STUDY_DIR (the listening test; default /data/emodiff-study where
+a Space has persistent storage, else ./study), EMODIFF_ADMIN_TOKEN (the admin view; unset: off).
 """
 from __future__ import annotations
 
@@ -30,17 +25,18 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from emodiff import EMOTIONS, AudioError  # noqa: E402
-from emodiff.audio import load_clips, save_audio  # noqa: E402
+from emodiff.audio import audio_info, load_clips, read_span, save_audio  # noqa: E402
 from emodiff.checkpoint import CheckpointError  # noqa: E402
-from emodiff.plotting import plot_mels  # noqa: E402
+from emodiff.plotting import plot_mels, plot_timeline  # noqa: E402
 from emodiff.sampling import DEFAULT_GUIDANCE  # noqa: E402
 from emodiff.service import CHECKPOINTS, EmoDiff  # noqa: E402
 from emodiff.study import Study, StudyError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
-MAX_UPLOAD = "20mb"
+MAX_UPLOAD = "120mb"  # ten minutes of 44.1 kHz stereo WAV for the timeline; other tabs crop at 30 s
 MAX_SPEAKER_CLIPS = 60
+LONG = 8.0  # seconds: a recording longer than this likely holds more than one emotion
 log = logging.getLogger("emodiff.app")
 
 
@@ -126,6 +122,9 @@ def _mels(mels, titles):
 def classify(path):
     """Recognise: clip -> confidences and its mel."""
     audio = _audio(path)
+    if (audio.cropped_from or audio.seconds) > LONG:
+        gr.Info(f"{audio.cropped_from or audio.seconds:.0f} s is long for one label: the Timeline tab shows where "
+                "the emotion changes.")
     _loading("classifier")
     probs = _model(models().recognise, audio)
     rate = models().sample_rate
@@ -178,6 +177,31 @@ def generate_example(emotion):
     return generate(emotion, None, 3.0, 25, DEFAULT_GUIDANCE, 0)
 
 
+def analyse_timeline(path, window, progress=gr.Progress()):
+    """Timeline: a long recording -> the emotion-over-time plot, a table of segments, a CSV."""
+    if not path:
+        raise _refuse("Please upload a recording first.")
+    _loading("classifier")
+    try:
+        rate, frames = audio_info(path)
+        result = _model(models().timeline, path, window=float(window), hop=float(window) / 2,
+                        progress=lambda read: progress(min(read * rate / frames, 1.0), desc="listening for speech"))
+    except AudioError as e:
+        raise _refuse(str(e)) from e
+    table = _download_path("timeline.csv")
+    table.write_text(result.to_csv())
+    rows = [[r["start"], r["end"], r["emotion"], r[r["emotion"]]] for r in result.rows()]
+    return plot_timeline(result, Path(path).name), rows, str(table)
+
+
+def play_segment(path, rows, evt: gr.SelectData):
+    """Timeline: the segment of the clicked row, to hear."""
+    if not path or rows is None or not len(rows):
+        raise _refuse("Analyse a recording first.")
+    row = rows.iloc[evt.index[0]]  # the table arrives as a pandas DataFrame
+    return _pcm(read_span(path, float(row.iloc[0]), float(row.iloc[1]), models().sample_rate))
+
+
 def study_next(annotator):
     """Listening test: the annotator's next blinded clip, or a thank-you when done."""
     try:
@@ -223,10 +247,6 @@ def study_export(token):
 
 # ---- layout ------------------------------------------------------------------------------
 
-def _examples():
-    return sorted(str(p) for p in EXAMPLES.glob("*.wav")) if EXAMPLES.is_dir() else []
-
-
 def _recognise_tab():
     with gr.Row():
         with gr.Column():
@@ -235,8 +255,9 @@ def _recognise_tab():
         rec_label = gr.Label(num_top_classes=6, label="emotion confidences")
     rec_plot = gr.Plot(label="log-mel")
     rec_button.click(classify, rec_in, [rec_label, rec_plot], api_name="classify", concurrency_id="recognise")
-    if _examples():
-        gr.Examples(_examples(), rec_in, [rec_label, rec_plot], fn=classify, cache_examples=True, cache_mode="lazy")
+    examples = sorted(str(p) for p in EXAMPLES.glob("*.wav"))
+    if examples:
+        gr.Examples(examples, rec_in, [rec_label, rec_plot], fn=classify, cache_examples=True, cache_mode="lazy")
     with gr.Accordion("Several clips of one speaker (more accurate)", open=False):
         gr.Markdown("Upload 2–60 clips of **one** speaker, ideally a dozen or more in several emotions. Two more "
                     "models then judge each clip against that speaker's own voice and vote with the one-clip "
@@ -289,6 +310,24 @@ def _generate_tab(sampling: dict, guidance: dict):
                 cache_mode="lazy", label="examples (3 s, defaults; computed once, then served from the cache)")
 
 
+def _timeline_tab():
+    gr.Markdown("A long recording (an interview, a call; up to an hour): where there is speech, and which "
+                "emotion each stretch carries. Click a segment to hear it.")
+    with gr.Row():
+        with gr.Column():
+            upload = gr.File(file_types=["audio"], type="filepath", label="recording")
+            window = gr.Slider(1.0, 4.0, value=2.0, step=0.5, label="window (s): what the classifier hears at a time")
+            button = gr.Button("Analyse", variant="primary")
+        csv_file = gr.File(label="segments (CSV)")
+    plot = gr.Plot(label="emotion over time")
+    table = gr.Dataframe(headers=["start (s)", "end (s)", "emotion", "confidence"], label="segments",
+                         interactive=False)
+    segment = gr.Audio(label="segment", interactive=False)
+    button.click(analyse_timeline, [upload, window], [plot, table, csv_file], api_name="timeline",
+                 concurrency_id="recognise")
+    table.select(play_segment, [upload, table], segment)
+
+
 def _listening_tab():
     folder, lasting = study_folder()
     where = (f"Answers are kept in `{folder}`." if lasting else
@@ -337,6 +376,8 @@ def build_demo() -> gr.Blocks:
             _enhance_tab(sampling, guidance)
         with gr.Tab("Generate"):
             _generate_tab(sampling, guidance)
+        with gr.Tab("Timeline"):
+            _timeline_tab()
         with gr.Tab("Listening test"):
             _listening_tab()
         with gr.Tab("About"):
@@ -345,9 +386,8 @@ def build_demo() -> gr.Blocks:
 
 
 def about() -> str:
-    return ("\n\n".join(models().cards()) + "\n\n## Data and credits\nRAVDESS: Livingstone & Russo (2018), "
-            "PLoS ONE 13(5): e0196391, CC BY-NC-SA 4.0. EmoDB: Burkhardt et al. (2005), Interspeech. HiFi-GAN: Kong et "
-            "al. (2020). Method after Kim & Lee (2024), Electronics 13:1314.")
+    """What the models can and cannot do in plain words, the credits, then the model cards."""
+    return "\n\n".join([(ROOT / "docs" / "about.md").read_text(), *models().cards()])
 
 
 demo = build_demo()  # module level, so that `gradio app.py` finds it

@@ -30,6 +30,19 @@ def install(folder: Path, python: str) -> tuple[Path, float]:
     return py, time.perf_counter() - start
 
 
+def long_example() -> Path:
+    """The example clips one after another, a second of near-silence between: a long recording."""
+    import numpy as np
+    import soundfile as sf
+
+    clips = [sf.read(str(p), dtype="float32") for p in sorted((ROOT / "examples").glob("*.wav"))]
+    rate = clips[0][1]
+    quiet = 1e-4 * np.random.default_rng(0).standard_normal(rate).astype(np.float32)
+    path = Path(tempfile.mkdtemp()) / "examples_joined.wav"
+    sf.write(path, np.concatenate([x for clip, _ in clips for x in (quiet, clip)] + [quiet] * 8), rate)
+    return path
+
+
 def use_every_tab(url: str) -> list[tuple[str, str]]:
     """Recognise, enhance, generate and one listening-test answer, as a browser would ask."""
     from gradio_client import Client, handle_file
@@ -50,6 +63,9 @@ def use_every_tab(url: str) -> list[tuple[str, str]]:
                                                         api_name="/enhance"), lambda r: f"after: {r[4]['label']}")
     timed("generate happy, 3 s", lambda: client.predict("happy", None, 3.0, 25, 3.0, 0, api_name="/generate"),
           lambda r: Path(r[2]).name)
+    timed("timeline of the three examples, 20 s", lambda: client.predict(handle_file(str(long_example())), 2.0,
+                                                                          api_name="/timeline"),
+          lambda r: f"{len(r[1]['data'])} segments")
     first = timed("listening test: start", lambda: client.predict("checker_1", api_name="/study_next"),
                   lambda r: r[2])
     timed("listening test: answer",

@@ -210,3 +210,52 @@ def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarra
 def save_audio(path_or_file, samples: np.ndarray, sample_rate: int) -> None:
     """Write 16-bit PCM WAV (the format every browser and player understands)."""
     sf.write(path_or_file, np.clip(samples, -1, 1), sample_rate, subtype="PCM_16", format="WAV")
+
+
+# --------------------------------------------------------------------------------------
+# Long recordings: read a block at a time, so memory stays bounded whatever the length.
+# --------------------------------------------------------------------------------------
+
+def audio_info(path) -> tuple[int, int]:
+    """(sample rate, frames) of an audio file, or `AudioError` with a sentence for the user."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"No audio file found at {path.name!r}.")
+    if path.stat().st_size == 0:
+        raise AudioError("The file is empty (0 bytes).")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise AudioError(f"This file is not audio we can read; please use {SUPPORTED}.") from e
+    if info.frames <= 0:
+        raise AudioError("The file contains no audio samples.")
+    return info.samplerate, info.frames
+
+
+def stream_audio(path, sample_rate: int, block_seconds: float = 30.0):
+    """Mono float32 blocks of `path` at `sample_rate`, in order (the last one flushes the
+    resampler): a long recording is never held whole in memory."""
+    import soxr
+
+    rate, _ = audio_info(path)
+    stream = None if rate == sample_rate else soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+    try:
+        with sf.SoundFile(str(path)) as f:
+            for block in f.blocks(blocksize=int(block_seconds * rate), dtype="float32", always_2d=True):
+                mono = np.nan_to_num(np.clip(_to_mono(block)[0], -1, 1))
+                yield mono if stream is None else stream.resample_chunk(mono)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError("The audio file is corrupt or truncated and cannot be decoded.") from e
+    if stream is not None:
+        yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def read_span(path, start: float, end: float, sample_rate: int) -> np.ndarray:
+    """Mono float32 samples of `path` from `start` to `end` seconds, at `sample_rate`."""
+    rate, frames = audio_info(path)
+    first, last = max(0, int(start * rate)), min(frames, int(end * rate))
+    with sf.SoundFile(str(path)) as f:
+        f.seek(first)
+        block = f.read(max(last - first, 0), dtype="float32", always_2d=True)
+    samples = np.nan_to_num(np.clip(_to_mono(block)[0], -1, 1)) if len(block) else np.zeros(0, np.float32)
+    return samples if rate == sample_rate or not len(samples) else resample(samples, rate, sample_rate)

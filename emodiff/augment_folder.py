@@ -17,6 +17,7 @@ import csv
 import json
 import os
 import random
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from .sampling import DEFAULT_GUIDANCE
 
 AUDIO = (".wav", ".flac", ".ogg", ".mp3")
 MODES = ("generate", "enhance")
+RECENT = 64  # decoded input clips a worker keeps: memory stays bounded whatever the folder's size
 MANIFEST = ("path", "emotion", "source", "speaker", "mode", "strength", "steps", "guidance", "seed",
             "judge_confidence", "kept", "model")
 
@@ -168,15 +170,19 @@ class Renderer:
         if self.judge.mel_config != self.pipe.mel_config:
             raise ValueError("The judge reads another mel than the pipeline makes.")
         self.model = fingerprint(Path(settings.pipeline))
-        self._audio: dict[str, tuple] = {}
+        self._audio: OrderedDict[str, tuple] = OrderedDict()
 
     def source(self, clip: Clip):
-        """(samples, raw log-mel of the speech, capped at max_seconds) of an input clip, decoded once."""
+        """(samples, raw log-mel of the speech, capped at max_seconds) of an input clip; the last
+        RECENT clips are kept decoded (a clip's jobs and its speaker's references come together)."""
         if clip.name not in self._audio:
             cfg = self.pipe.mel_config
             audio = load_audio(Path(self.s.in_dir) / clip.name, sample_rate=cfg.sample_rate, crop=True)
             mel = trim_silence(mel_spectrogram(audio.samples, cfg).numpy())
             self._audio[clip.name] = audio.samples, mel[:, :int(self.s.max_seconds * cfg.frames_per_second)]
+            if len(self._audio) > RECENT:
+                self._audio.popitem(last=False)
+        self._audio.move_to_end(clip.name)
         return self._audio[clip.name]
 
     def __call__(self, job: Job) -> dict:

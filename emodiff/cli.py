@@ -133,6 +133,25 @@ def _make_study(args) -> None:
     print(f"{len(study.clip_ids())} clips in {study.folder} (real, enhanced, generated: {args.n} each)")
 
 
+def _timeline(args) -> None:
+    from tqdm import tqdm
+
+    svc = EmoDiff(args.checkpoints, classifiers=args.checkpoint)
+    with tqdm(desc="listening for speech", unit="s", bar_format="{desc}: {n:.0f} s read [{elapsed}]",
+              disable=args.json or args.csv) as bar:
+        result = svc.timeline(args.audio, args.window, args.hop, args.smooth,
+                              progress=lambda seconds: bar.update(seconds - bar.n))
+    if args.json:
+        print(result.to_json())
+    elif args.csv:
+        print(result.to_csv(), end="")
+    else:
+        print(f"{'start':>8} {'end':>8}  {'emotion':10} confidence")
+        for s in result.segments:
+            print(f"{s.start:8.2f} {s.end:8.2f}  {s.emotion:10} {s.confidences[s.emotion]:6.1%}")
+        print(f"{len(result.segments)} segments in {result.seconds:.1f} s")
+
+
 def _augment(args) -> None:
     from .augment_folder import augment_folder
 
@@ -242,6 +261,19 @@ def _model_commands(sub) -> None:
     p.set_defaults(func=_make_study)
 
 
+def _timeline_command(sub) -> None:
+    p = sub.add_parser("timeline", help="emotion over time in a long recording: speech segments and their emotion")
+    p.add_argument("audio", help="an audio file, up to an hour (read a block at a time)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="segments as JSON")
+    out.add_argument("--csv", action="store_true", help="segments as CSV: start, end, emotion, each confidence")
+    p.add_argument("--window", type=float, default=2.0, help="seconds the classifier hears at a time")
+    p.add_argument("--hop", type=float, default=1.0, help="seconds between windows")
+    p.add_argument("--smooth", type=int, default=3, help="windows averaged before labelling")
+    p.add_argument("--checkpoint", type=Path, nargs="+", help="classifiers (default: the release's one-clip set)")
+    p.set_defaults(func=_timeline)
+
+
 def _augment_command(sub) -> None:
     from .data import EMOTIONS
 
@@ -284,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _model_commands(sub)
     _augment_command(sub)
+    _timeline_command(sub)
     _data_commands(sub)
     _space_command(sub)
     return parser

@@ -116,3 +116,60 @@ def plot_mel_grid(rows, row_titles, col_titles, cfg: MelConfig, title: str = "")
     if title:
         fig.suptitle(title)
     return fig
+
+
+EMOTION_COLOURS = {"neutral": "#9e9e9e", "happy": "#f2b705", "sad": "#3b6fb6", "angry": "#d7301f",
+                   "fear": "#7b3294", "disgust": "#4d9221"}
+
+
+def plot_timeline(result, title: str = "", truth: list | None = None):
+    """A long recording's emotion over time (`timeline.Timeline`): the waveform's envelope
+    above; below, the windows' confidences as stacked areas and each segment's emotion as a
+    coloured band, with the known layout's (`truth`: dicts of start, end, emotion) as a second
+    band under the axis when given. Returns the Figure."""
+    from .timeline import VAD_CHUNK, VAD_RATE
+
+    fig, (wave_ax, ax) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, constrained_layout=True,
+                                      gridspec_kw={"height_ratios": [1, 2.2]})
+    env = np.asarray(result.envelope)
+    t = np.arange(len(env)) * VAD_CHUNK / VAD_RATE
+    wave_ax.fill_between(t, -env, env, color="0.35", lw=0)
+    wave_ax.set_yticks([])
+    wave_ax.set_title(title or f"{result.seconds:.0f} s, {len(result.segments)} segments")
+    if result.windows:  # each window's confidences stacked over its share of the speech, pauses left blank
+        emotions = list(result.windows[0][2])
+        edges = _window_edges(result.windows)
+        bottom = np.zeros(len(edges))
+        for e in emotions:
+            heights = np.array([w[2][e] for w in result.windows])
+            ax.bar([a for a, _ in edges], heights, width=[b - a for a, b in edges], bottom=bottom, align="edge",
+                   color=EMOTION_COLOURS.get(e, "0.5"), alpha=0.8, label=e, linewidth=0)
+            bottom += heights
+    for s in result.segments:
+        ax.axvspan(s.start, s.end, ymin=1.02, ymax=1.1, color=EMOTION_COLOURS.get(s.emotion, "0.5"), clip_on=False)
+    for c in truth or []:
+        ax.axvspan(c["start"], c["end"], ymin=-0.12, ymax=-0.04, color=EMOTION_COLOURS.get(c["emotion"], "0.5"),
+                   clip_on=False)
+    if truth:
+        ax.text(-0.01, -0.08, "truth", ha="right", va="center", transform=ax.transAxes, fontsize=8)
+        ax.text(-0.01, 1.06, "found", ha="right", va="center", transform=ax.transAxes, fontsize=8)
+    ax.set_xlim(0, result.seconds)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("confidence")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return fig
+
+
+def _window_edges(windows) -> list[tuple[float, float]]:
+    """Where each window's bar goes: overlapping windows of one stretch of speech share it at the
+    midpoints of their centres; a window alone spans itself."""
+    edges = []
+    for i, (start, end, _) in enumerate(windows):
+        centre = (start + end) / 2
+        before = windows[i - 1] if i and windows[i - 1][1] > start else None
+        after = windows[i + 1] if i + 1 < len(windows) and windows[i + 1][0] < end else None
+        left = (centre + (before[0] + before[1]) / 2) / 2 if before else start
+        right = (centre + (after[0] + after[1]) / 2) / 2 if after else end
+        edges.append((left, right))
+    return edges

@@ -2,8 +2,8 @@
 
 `EmoDiff(folder)` knows which model folders make up the release (a local folder, or a Hub
 repo id holding the same folders), loads each on first use, and refuses a set whose parts
-disagree on the mel. Audio handed in is decoded once, at the rate
-the models read (their saved `MelConfig`), so nothing here spells a sample rate.
+disagree on the mel. Audio handed in is decoded once, at the rate the models read (their
+saved `MelConfig`), so nothing here spells a sample rate.
 """
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def _once(load):
     @functools.wraps(load)
     def get(self):
         if name not in self._models:
-            with self._lock:
-                if name not in self._models:
+            with self._locks.setdefault(name, threading.Lock()):  # one lock per model: loading one
+                if name not in self._models:                     # never holds up another
                     self._models[name] = load(self)
         return self._models[name]
     return property(get)
@@ -68,7 +68,7 @@ class EmoDiff:
         self.device = device
         self._classifiers = [model_folder(p) for p in classifiers] if classifiers else None
         self.pipeline_folder = model_folder(pipeline) if pipeline else self.folder / DIFFUSION
-        self._models, self._lock = {}, threading.RLock()
+        self._models, self._locks = {}, {}
 
     def loaded(self) -> list[str]:
         """The models loaded so far."""
@@ -161,6 +161,12 @@ class EmoDiff:
 
         return self.pipeline.generate(emotion, reference=reference, seconds=seconds, steps=steps,
                                       guidance=guidance, generator=mel_seed(seed), sampler=sampler)
+
+    def timeline(self, path, window: float = 2.0, hop: float = 1.0, smooth: int = 3, progress=None):
+        """A long recording's emotion over time (`timeline.timeline`), by the one-clip models."""
+        from .timeline import timeline
+
+        return timeline(path, self.classifier, window, hop, smooth, progress=progress)
 
     def cards(self) -> list[str]:
         """The model cards (README.md) of the release's folders, in `SHIPPED` order, without

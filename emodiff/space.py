@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # What a Space needs to run the app: everything else in the repository stays behind.
 SPACE_FILES = ["app.py", "README.md", "LICENSE", "requirements.txt", "pre-requirements.txt", "pyproject.toml",
-               "emodiff/*.py", "emodiff/**/*.py", "checkpoints/*", "examples/*.wav", "docs/*.png"]
+               "emodiff/*.py", "emodiff/**/*.py", "checkpoints/*", "examples/*.wav", "docs/*.png", "docs/about.md"]
 NEVER = ["**/__pycache__/*", "*.pyc", "**/.ipynb_checkpoints/*"]
 
 

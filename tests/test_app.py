@@ -116,7 +116,9 @@ def test_classify_several_clips_of_one_speaker(served, data_root, tmp_path):
 def test_upload_size_limit(served, tmp_path):
     client, *_ = served
     big = tmp_path / "big.wav"
-    big.write_bytes(bytes(25 * 1024 * 1024))  # 25 MB > the 20 MB limit
+    limit_mb = int(app.MAX_UPLOAD.removesuffix("mb"))
+    with open(big, "wb") as f:  # a few MB past the limit, written sparsely
+        f.truncate((limit_mb + 5) * 1024 * 1024)
     with pytest.raises(Exception, match="(?i)size|large|exceed"):
         client.predict(handle_file(str(big)), api_name="/classify")
     label, _ = client.predict(handle_file(str(EMODB_CLIP)), api_name="/classify")
@@ -184,3 +186,22 @@ def test_browser_upload_shows_confidences(served):
         text = label.inner_text()
         browser.close()
     assert text.strip() in app.EMOTIONS  # the top class, as a person sees it
+
+
+def test_timeline_of_a_long_recording(served, data_root, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from emodiff.data import index_corpora
+    from emodiff.timeline import build_recording
+
+    client, *_ = served
+    samples, layout = build_recording(index_corpora(data_root, corpora=["emodb"]), 3, 16000, seed=0)
+    sf.write(tmp_path / "long.wav", samples, 16000, subtype="PCM_16")
+    plot, table, csv_path = client.predict(handle_file(str(tmp_path / "long.wav")), 2.0, api_name="/timeline")
+    rows = table["data"]
+    assert len(rows) >= 3 and all(r[2] in app.EMOTIONS and float(r[0]) < float(r[1]) for r in rows)
+    assert open(csv_path).readline().startswith("start,end,emotion")
+    sf.write(tmp_path / "quiet.wav", np.zeros(16000 * 4, np.float32), 16000)
+    with pytest.raises(Exception, match="silent|No speech"):
+        client.predict(handle_file(str(tmp_path / "quiet.wav")), 2.0, api_name="/timeline")
