@@ -3,16 +3,20 @@ speakers: a gain that holds on speakers not used to choose the setting is the ev
 
 Each study (`augment_study.run_study`, its own fold and generator) keeps every test clip's
 correctness per seed; pooled, a condition's UA is taken over the union of the folds' test
-clips, per seed (the seeds all studies ran), and the paired bootstrap resamples those clips.
+clips, per seed (the seeds all studies ran), and the paired bootstrap resamples their speakers.
 Studies of the same fold are merged first (they must share test clips and epochs): a
 condition run later into its own folder joins the others; seeds run later join the seeds of
 the conditions both ran.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from .augment_study import summarize
+from .augment_study import BASELINE, GOAL, summarize
+from .reports import plot_forest, plot_study
+from .training import save_json
 
 
 def merge_folds(studies: list[dict]) -> list[dict]:
@@ -42,9 +46,10 @@ def merge_folds(studies: list[dict]) -> list[dict]:
     return folds
 
 
-def pool(studies: list[dict], seeds: list[int] | None = None) -> tuple[dict, np.ndarray, np.ndarray, list[int]]:
-    """-> (condition -> per-seed correct flags over all studies' clips, labels, corpora, seeds)
-    for the conditions and seeds (`seeds`, or all those) every study has."""
+def pool(studies: list[dict], seeds: list[int] | None = None) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray,
+                                                                    list[int]]:
+    """-> (condition -> per-seed correct flags over all studies' clips, labels, corpora,
+    speakers, seeds) for the conditions and seeds (`seeds`, or all those) every study has."""
     speakers = [set(s["test_speakers"]) for s in studies]
     if sum(map(len, speakers)) != len(set().union(*speakers)):
         raise ValueError("The studies share test speakers: pool studies of different folds.")
@@ -56,19 +61,30 @@ def pool(studies: list[dict], seeds: list[int] | None = None) -> tuple[dict, np.
                                    for s in studies]) for seed in seeds] for c in conds}
     y = np.concatenate([s["per_clip"]["labels"] for s in studies])
     corpora = np.concatenate([s["per_clip"]["corpora"] for s in studies])
-    return correct, y, corpora, seeds
+    speakers = np.concatenate([s["per_clip"]["speakers"] for s in studies])
+    return correct, y, corpora, speakers, seeds
 
 
 def pool_report(studies: list[dict], names: list[str]) -> dict:
     """The pooled study (`names`: where each study came from): per condition and corpus over
     all folds' test clips, and per fold on the same seeds."""
-    missing = [n for n, s in zip(names, studies) if "per_clip" not in s]
+    missing = [n for n, s in zip(names, studies) if "speakers" not in s.get("per_clip", {})]
     if missing:
         raise ValueError(f"No per-clip results in {missing}: gather them again with the study.")
     studies = merge_folds(studies)
-    correct, y, corpora, seeds = pool(studies)
+    correct, y, corpora, speakers, seeds = pool(studies)
     return {"studies": names, "folds": [s["fold"] for s in studies], "seeds": seeds,
             "test_speakers": sorted(sp for s in studies for sp in s["test_speakers"]),
             "n_clips": {c: int(np.sum(corpora == c)) for c in ("emodb", "ravdess")},
-            "summary": summarize(correct, y, corpora),
-            "per_fold": {s["fold"]: summarize(*pool([s], seeds)[:3]) for s in studies}}  # same seeds as the pool
+            "summary": summarize(correct, y, corpora, speakers), "ci_resamples": "speakers",
+            "per_fold": {s["fold"]: summarize(*pool([s], seeds)[:4]) for s in studies}}  # same seeds as the pool
+
+
+def save_pool(report: dict, out: Path) -> None:
+    """OUT/study.json, OUT/study.png and (when the studies share real + SpecAugment) OUT/forest.png:
+    each condition's gain over it with its 95 % CI, per fold and pooled, beside the goal."""
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(report, out / "study.json")
+    plot_study(report["summary"], out / "study.png")
+    if BASELINE in report["summary"]:
+        plot_forest(report["per_fold"], report["summary"], out / "forest.png", BASELINE, GOAL)

@@ -113,11 +113,11 @@ def pool_suffix(key: tuple) -> str:
         + {"": "", "blend": "_newvoice", "exaggerated": "_exaggerated"}[voice]
 
 
-def summarize(correct: dict, y: np.ndarray, corpora: np.ndarray) -> dict:
+def summarize(correct: dict, y: np.ndarray, corpora: np.ndarray, speakers: np.ndarray) -> dict:
     """Per condition and corpus ("all" too): UA and WA mean ± std over seeds, and the paired
-    bootstrap of the condition against real + SpecAugment and against its own counterpart.
-    `correct` maps each condition to its seeds' (clips,) correct flags, `y` and `corpora`
-    describe the clips."""
+    bootstrap of the condition against real + SpecAugment and against its own counterpart,
+    resampling test *speakers* (a voice's clips rise and fall together). `correct` maps each
+    condition to its seeds' (clips,) correct flags; `y`, `corpora`, `speakers` describe the clips."""
     summary = {}
     seed_mean = {cond: np.mean(runs, axis=0) for cond, runs in correct.items()}
     for cond, runs in correct.items():
@@ -130,7 +130,7 @@ def summarize(correct: dict, y: np.ndarray, corpora: np.ndarray) -> dict:
                      "wa_mean": float(np.mean(wa)), "wa_std": float(np.std(wa)), "seeds": len(ua)}
 
             def delta(ref):
-                return paired_bootstrap(seed_mean[cond][idx], seed_mean[ref][idx], y[idx])
+                return paired_bootstrap(seed_mean[cond][idx], seed_mean[ref][idx], y[idx], groups=speakers[idx])
             if BASELINE in correct and cond != BASELINE:
                 entry["ua_diff_vs_specaug"], entry["ci_low"], entry["ci_high"] = delta(BASELINE)
             own = counterpart(cond)
@@ -297,11 +297,13 @@ def run_study(cfg: StudyConfig) -> dict:
     y = np.array([EMOTIONS.index(r.emotion) for r in test])
     return {"fold": cfg.fold, "test_speakers": sorted({r.speaker for r in test}), "seeds": list(cfg.seeds),
             "epochs": cfg.epochs, "generation": generation,
-            "summary": summarize(correct, y, np.array([r.corpus for r in test])),
+            "summary": summarize(correct, y, np.array([r.corpus for r in test]), np.array([r.speaker for r in test])),
+            "ci_resamples": "speakers",
             "circular": circular_measure(cfg, sets.gen_path), "circular_gan": circular_measure(cfg, sets.gan_path),
             "runs": results,
             # per test clip and seed, so that studies on other folds can be pooled (`pool`)
             "per_clip": {"clips": [r.name for r in test], "corpora": [r.corpus for r in test],
+                         "speakers": [r.speaker for r in test],
                          "labels": y.tolist(), "correct": {c: [[int(v) for v in run] for run in runs]
                                                            for c, runs in correct.items()}}}
 

@@ -19,21 +19,36 @@ def unweighted_accuracy(correct: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean([correct[y == k].mean() for k in np.unique(y)]))
 
 
-def paired_bootstrap(p_a: np.ndarray, p_b: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0):
-    """UA(a) - UA(b) over test clips resampled with replacement; a and b are (clips,) correct
-    flags averaged over seeds. Returns (difference, 95% CI low, high)."""
+def resamples(n_clips: int, groups=None, n: int = 2000, seed: int = 0):
+    """`n` bootstrap draws of clip indices: whole `groups` (one label per clip: the speakers,
+    whose clips are not independent) drawn with replacement, each bringing all its clips; or,
+    without groups, clips."""
     rng = np.random.default_rng(seed)
-    diffs = []
+    if groups is None:
+        for _ in range(n):
+            yield rng.integers(0, n_clips, n_clips)
+        return
+    groups = np.asarray(groups)
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
     for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
-        diffs.append(unweighted_accuracy(p_a[idx], y[idx]) - unweighted_accuracy(p_b[idx], y[idx]))
+        yield np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+
+
+def paired_bootstrap(p_a: np.ndarray, p_b: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0,
+                     groups=None):
+    """UA(a) - UA(b) on the same test clips, with a 95 % interval from `resamples` (pass the
+    clips' speakers as `groups`); a and b are (clips,) correct flags averaged over seeds.
+    Returns (difference, low, high)."""
+    diffs = [unweighted_accuracy(p_a[idx], y[idx]) - unweighted_accuracy(p_b[idx], y[idx])
+             for idx in resamples(len(y), groups, n, seed)]
     return (unweighted_accuracy(p_a, y) - unweighted_accuracy(p_b, y),
             float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
 
 
-def compare_to(correct: dict, reference: str, y: np.ndarray, corpora: np.ndarray) -> dict:
+def compare_to(correct: dict, reference: str, y: np.ndarray, corpora: np.ndarray, speakers: np.ndarray) -> dict:
     """Per condition and corpus (present ones, and "all"): UA and WA of one run's (clips,)
-    correct flags, and for each condition but `reference` the paired bootstrap against it."""
+    correct flags, and for each condition but `reference` the paired bootstrap against it
+    over the test speakers."""
     summary = {}
     for cond, flags in correct.items():
         summary[cond] = {}
@@ -44,23 +59,17 @@ def compare_to(correct: dict, reference: str, y: np.ndarray, corpora: np.ndarray
             entry = {"ua": unweighted_accuracy(flags[idx], y[idx]), "wa": float(flags[idx].mean())}
             if cond != reference:
                 entry[f"ua_diff_vs_{reference}"], entry["ci_low"], entry["ci_high"] = paired_bootstrap(
-                    flags[idx], correct[reference][idx], y[idx])
+                    flags[idx], correct[reference][idx], y[idx], groups=speakers[idx])
             summary[cond][corpus] = entry
     return summary
 
 
 def speaker_bootstrap_ua(correct: np.ndarray, y: np.ndarray, speakers, n: int = 2000, seed: int = 0,
                          level: float = 0.95) -> tuple[float, float, float]:
-    """UA of (clips,) correct flags with a bootstrap interval that resamples *speakers* (all of a
-    drawn speaker's clips come along): clips of one voice are not independent, so resampling
-    clips would make the interval too narrow. Returns (UA, low, high)."""
-    correct, y, speakers = np.asarray(correct, float), np.asarray(y), np.asarray(speakers)
-    groups = [np.flatnonzero(speakers == s) for s in np.unique(speakers)]
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n):
-        idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
-        draws.append(unweighted_accuracy(correct[idx], y[idx]))
+    """UA of (clips,) correct flags with a bootstrap interval that resamples *speakers*:
+    resampling clips would make the interval too narrow. Returns (UA, low, high)."""
+    correct, y = np.asarray(correct, float), np.asarray(y)
+    draws = [unweighted_accuracy(correct[idx], y[idx]) for idx in resamples(len(y), speakers, n, seed)]
     tail = (1 - level) / 2 * 100
     return unweighted_accuracy(correct, y), float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))
 
@@ -97,6 +106,15 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def rate_difference(hits_a: int, n_a: int, hits_b: int, n_b: int) -> tuple[float, float, float]:
+    """Difference of two independent proportions with Newcombe's (1998) hybrid Wilson interval,
+    which keeps its coverage near 0 and 1 where the normal one does not. Returns (d, low, high)."""
+    p_a, p_b = hits_a / n_a, hits_b / n_b
+    (lo_a, hi_a), (lo_b, hi_b) = wilson(hits_a, n_a), wilson(hits_b, n_b)
+    d = p_a - p_b
+    return d, d - math.hypot(p_a - lo_a, hi_b - p_b), d + math.hypot(hi_a - p_a, p_b - lo_b)
+
+
 def fleiss_kappa(ratings: list[list[str]]) -> float | None:
     """Agreement beyond chance among raters (Fleiss 1971); clips may have different rater
     counts (each clip's agreement uses its own count)."""
@@ -125,29 +143,48 @@ def compact(report: dict) -> dict:
 
 
 def summarize_runs(runs: dict) -> dict:
-    """Mean and std of UA and WA over the runs (folds x seeds) of each protocol, per corpus."""
+    """Mean and spread of UA and WA over the runs (folds x seeds) of each protocol, per corpus,
+    with Student's t interval of the mean UA over the folds."""
     out = {}
     for protocol in dict.fromkeys(n.rsplit("_", 2)[0] for n in runs):
-        mine = [r for n, r in runs.items() if n.rsplit("_", 2)[0] == protocol]
+        mine = {n: r for n, r in runs.items() if n.rsplit("_", 2)[0] == protocol}
         for corpus in CORPORA:
-            fold_ua = [r[corpus]["ua"] for r in mine if corpus in r]
-            fold_wa = [r[corpus]["wa"] for r in mine if corpus in r]
-            if fold_ua:
-                out[f"{protocol}/{corpus}"] = {
-                    "ua_mean": float(np.mean(fold_ua)), "ua_std": float(np.std(fold_ua)),
-                    "wa_mean": float(np.mean(fold_wa)), "wa_std": float(np.std(fold_wa)),
-                    "n_runs": len(fold_ua)}
+            fold_ua = [r[corpus]["ua"] for r in mine.values() if corpus in r]
+            fold_wa = [r[corpus]["wa"] for r in mine.values() if corpus in r]
+            if not fold_ua:
+                continue
+            by_fold = defaultdict(list)  # seeds of one fold share its speakers: one number per fold
+            for n, r in mine.items():
+                if corpus in r:
+                    by_fold[n.rsplit("_", 1)[1]].append(r[corpus]["ua"])
+            folds = [float(np.mean(v)) for v in by_fold.values()]
+            _, low, high = t_interval(folds)
+            out[f"{protocol}/{corpus}"] = {
+                "ua_mean": float(np.mean(fold_ua)), "ua_std": float(np.std(fold_ua)),
+                "wa_mean": float(np.mean(fold_wa)), "wa_std": float(np.std(fold_wa)), "n_runs": len(fold_ua),
+                # ua_std is the population SD over runs (folds x seeds), as the tables print it; what
+                # to quote for the mean is Student's t interval over the folds (seeds averaged first)
+                "n_folds": len(folds), "ua_sd_folds": float(np.std(folds, ddof=1)) if len(folds) > 1 else None,
+                "ua_ci95_t": [low, high] if len(folds) > 1 else None}
     return out
 
 
 def paired_runs(runs: dict, baseline: dict) -> dict:
     """Per corpus, UA minus the baseline's UA over the runs (same protocol, seed and fold) both
-    have: a fold's test speakers swing UA by ±10 points, so only paired differences compare."""
+    have: a fold's test speakers swing UA by ±10 points, so only paired differences compare.
+    The Wilcoxon signed-rank test takes one difference per fold (its seeds averaged: they
+    share the fold's speakers)."""
     out = {}
     for corpus in CORPORA:
-        diffs = [runs[n][corpus]["ua"] - baseline[n][corpus]["ua"] for n in runs
-                 if n in baseline and corpus in runs[n] and corpus in baseline[n]]
-        if diffs:
-            out[corpus] = {"mean": float(np.mean(diffs)), "std": float(np.std(diffs)), "n": len(diffs),
-                           "better": sum(d > 0 for d in diffs), "worse": sum(d < 0 for d in diffs)}
+        pairs = [n for n in runs if n in baseline and corpus in runs[n] and corpus in baseline[n]]
+        diffs = [runs[n][corpus]["ua"] - baseline[n][corpus]["ua"] for n in pairs]
+        if not diffs:
+            continue
+        by_fold = defaultdict(list)
+        for n, d in zip(pairs, diffs):
+            by_fold[n.rsplit("_", 1)[1]].append(d)
+        folds = [float(np.mean(v)) for v in by_fold.values()]
+        out[corpus] = {"mean": float(np.mean(diffs)), "std": float(np.std(diffs)), "n": len(diffs),
+                       "better": sum(d > 0 for d in diffs), "worse": sum(d < 0 for d in diffs),
+                       "fold_diffs": folds, "wilcoxon_p": wilcoxon_paired(folds, np.zeros(len(folds)))}
     return out

@@ -74,6 +74,21 @@ def test_paired_bootstrap():
     assert diff > 0.3 and lo > 0.3 and hi >= diff
 
 
+def test_paired_bootstrap_over_speakers_is_wider_when_a_voice_decides():
+    """A gain that 13 voices get and 7 lose looks sure over 600 clips, not over 20
+    speakers: the speaker bootstrap must say so."""
+    rng = np.random.default_rng(1)
+    speakers = np.repeat(np.arange(20), 30)
+    y = rng.integers(0, 6, 600)
+    b = (rng.random(600) < 0.5).astype(float)
+    helped = np.isin(speakers, rng.permutation(20)[:13])  # 13 voices gain, 7 lose
+    a = np.where(helped, 1.0, 0.0 * b)
+    _, clip_lo, clip_hi = paired_bootstrap(a, b, y, n=300)
+    diff, lo, hi = paired_bootstrap(a, b, y, n=300, groups=speakers)
+    assert lo < diff < hi and hi - lo > 3 * (clip_hi - clip_lo)
+    assert lo < 0 < clip_lo  # only the clip interval (wrongly) excludes no gain
+
+
 def test_each_augmented_condition_is_compared_with_its_recipe_without_its_addition():
     for cond, c in study.CONDITIONS.items():
         own = study.counterpart(cond)
@@ -150,7 +165,7 @@ def test_pooling_studies_of_two_folds(tmp_path, script):
                    for c, p in (("real+specaug", 0.5), (gen, 0.7))}
         s = {"fold": fold, "test_speakers": speakers, "seeds": seeds, "epochs": 60,
              "per_clip": {"clips": [f"c{i}" for i in range(n)], "corpora": corpora.tolist(), "labels": y.tolist(),
-                          "correct": correct}}
+                          "speakers": [speakers[i % len(speakers)] for i in range(n)], "correct": correct}}
         (tmp_path / name).mkdir()
         (tmp_path / name / "study.json").write_text(json.dumps(s))
         return s

@@ -29,6 +29,7 @@ def test_paired_differences_use_only_runs_both_have():
     base = {"speaker_s0_f0": {"emodb": {"ua": 0.6}}, "speaker_s0_f1": {"emodb": {"ua": 0.6}}}
     d = paired_runs(runs, base)["emodb"]
     assert d["n"] == 2 and d["mean"] == pytest.approx(0.05) and d["better"] == d["worse"] == 1
+    assert d["fold_diffs"] == pytest.approx([0.2, -0.1]) and 0 < d["wilcoxon_p"] <= 1
 
 
 def fake_runs(tiny_classifier, run, folds, speaker_norm, ua, seed=0) -> dict:

@@ -61,9 +61,10 @@ def main(argv=None) -> dict:
         clf = FunctionalsClassifier.fit(replace(cfg, c=c), np.concatenate([x_train, x_gen[:n]]),
                                         [r.emotion for r in train] + gen_labels[:n])
         correct["real" if n == 0 else f"real+gen({ratio:g},vocoded)"] = clf.probabilities(x_test).argmax(1) == y
-    summary = compare_to(correct, "real", y, np.array([r.corpus for r in test]))
+    summary = compare_to(correct, "real", y, np.array([r.corpus for r in test]), np.array([r.speaker for r in test]))
     report = {"fold": args.fold, "generated": str(args.generated), "c": c, "inner_cv_ua": inner,
               "test_speakers": sorted({r.speaker for r in test}), "summary": summary,
+              "ci_resamples": "speakers",
               "per_clip": {"clips": [r.name for r in test], "correct": {k: v.astype(int).tolist()
                                                                       for k, v in correct.items()}}}
     save_json(report, args.out)

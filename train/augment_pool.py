@@ -14,10 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from emodiff.augment_pool import pool_report
-from emodiff.augment_study import BASELINE, GOAL
-from emodiff.reports import plot_forest, plot_study, study_table
-from emodiff.training import save_json
+from emodiff.augment_pool import pool_report, save_pool
+from emodiff.reports import study_table
 
 
 def main(argv=None) -> dict:
@@ -28,11 +26,7 @@ def main(argv=None) -> dict:
 
     studies = [json.loads((folder / "study.json").read_text()) for folder in args.studies]
     report = pool_report(studies, [str(f) for f in args.studies])
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_json(report, args.out / "study.json")
-    plot_study(report["summary"], args.out / "study.png")
-    if BASELINE in report["summary"]:
-        plot_forest(report["per_fold"], report["summary"], args.out / "forest.png", BASELINE, GOAL)
+    save_pool(report, args.out)
     n_clips = sum(report["n_clips"].values())
     print(f"folds {report['folds']}, seeds {report['seeds']}, {n_clips} test clips of "
           f"{len(report['test_speakers'])} speakers")
