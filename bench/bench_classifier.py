@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from emodiff.audio import load_audio
-from emodiff.benchmark import device_line, time_it
+from emodiff.benchmark import device_line, save_bench, time_it, timing
 from emodiff.classifier import ClassifierConfig, EmotionClassifier
 from emodiff.data import DEFAULT_DATA_ROOT
 from emodiff.evaluation import Ensemble
@@ -32,10 +33,9 @@ def clip_bytes(data_root: Path, rate: int) -> bytes:
     return buf.getvalue()
 
 
-def measure(clf, data: bytes, repeats: int) -> tuple[float, float]:
+def measure(clf, data: bytes, repeats: int) -> dict:
     clf.predict(data)  # warm-up
-    times = time_it(lambda: clf.predict(data), repeats)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+    return timing(time_it(lambda: clf.predict(data), repeats))
 
 
 def main() -> None:
@@ -56,14 +56,16 @@ def main() -> None:
                   **({f"shipped ensemble ({len(shipped)} models, the app's)": Ensemble(shipped)}
                      if len(shipped) > 1 else {}),
                   **models}
-    print(device_line() + "\n")
-    print("| model | parameters | p50 | p95 | goal |")
-    print("|---|---|---|---|---|")
-    for name, clf in models.items():
-        p50, p95 = measure(clf, data, args.repeats)
-        n = sum(p.numel() for m in getattr(clf, "members", [clf]) for p in m.model.parameters())
+    rows = [{"model": name, "parameters": sum(p.numel() for m in getattr(clf, "members", [clf])
+                                              for p in m.model.parameters()), **measure(clf, data, args.repeats)}
+            for name, clf in models.items()]
+    lines = ["| model | parameters | p50 | p95 | goal |", "|---|---|---|---|---|"]
+    for r in rows:
+        n = r["parameters"]
         size = f"{n / 1e6:.1f} M" if n >= 1e5 else f"{n / 1e3:.0f} k"
-        print(f"| {name} | {size} | {p50 * 1e3:.0f} ms | {p95 * 1e3:.0f} ms | <= 100 ms p50 |")
+        lines.append(f"| {r['model']} | {size} | {r['p50'] * 1e3:.0f} ms | {r['p95'] * 1e3:.0f} ms | <= 100 ms p50 |")
+    print(device_line() + "\n\n" + "\n".join(lines))
+    save_bench("classifier", sys.argv, rows, table="\n".join(lines), clip="3 s RAVDESS clip as 16-bit WAV bytes")
 
 
 if __name__ == "__main__":

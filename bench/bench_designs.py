@@ -6,10 +6,11 @@ as under classifier-free guidance, an 80 x 256 mel = 3 s), to choose by measurem
 from __future__ import annotations
 
 import statistics
+import sys
 
 import torch
 
-from emodiff.benchmark import device_line, time_it
+from emodiff.benchmark import device_line, save_bench, time_it
 from emodiff.diffusion import MelDenoiser
 from emodiff.mel import MelConfig
 
@@ -41,13 +42,13 @@ def main() -> None:
             sample_size=(n, 256), in_channels=1, out_channels=1, block_out_channels=(32, 64, 128, 256),
             layers_per_block=1), x2, two_d),
     ]
-    print(device_line() + "\n")
-    print("| design | parameters | time per step | 25 steps |")
-    print("|---|---|---|---|")
-    for name, model, x, call in designs:
-        s = per_step(model.eval(), x, call)
-        n = sum(p.numel() for p in model.parameters())
-        print(f"| {name} | {n / 1e6:.1f} M | {s * 1e3:.0f} ms | {25 * s:.1f} s |")
+    rows = [{"design": name, "parameters": sum(p.numel() for p in model.parameters()),
+             "seconds_per_step": per_step(model.eval(), x, call)} for name, model, x, call in designs]
+    lines = ["| design | parameters | time per step | 25 steps |", "|---|---|---|---|"]
+    lines += [f"| {r['design']} | {r['parameters'] / 1e6:.1f} M | {r['seconds_per_step'] * 1e3:.0f} ms | "
+              f"{25 * r['seconds_per_step']:.1f} s |" for r in rows]
+    print(device_line() + "\n\n" + "\n".join(lines))
+    save_bench("designs", sys.argv, rows, table="\n".join(lines), batch=2, frames=256)
 
 
 if __name__ == "__main__":

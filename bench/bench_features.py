@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from emodiff.audio import load_audio
-from emodiff.benchmark import device_line, time_it
+from emodiff.benchmark import device_line, save_bench, time_it, timing
 from emodiff.data import ALL_EMOTIONS, DEFAULT_DATA_ROOT, FeatureCache, index_corpora
 from emodiff.mel import MelConfig, mel_spectrogram
 
@@ -44,19 +45,22 @@ def main() -> None:
     batched = time_it(lambda: mel_spectrogram(batch, cfg), 10)
     decode = time_it(lambda: load_audio(records[0].path, sample_rate=cfg.sample_rate), 20)
 
-    print(device_line() + "\n")
-    print("| measurement | value |")
-    print("|---|---|")
-    print(f"| feature cache, cold build, {len(records)} clips ({audio_seconds / 60:.1f} min of audio), "
-          f"{args.workers} workers | {build:.1f} s (goal <= 60 s) |")
-    p50 = statistics.median(single)
-    print(f"| mel of a 3 s clip, p50 / p95 | {p50 * 1e3:.2f} / {np.percentile(single, 95) * 1e3:.2f} ms |")
-    print(f"| mel real-time factor, single 3 s clip | {p50 / 3:.5f} ({3 / p50:.0f}x faster than real time) |")
-    rtf = statistics.median(batched) / (16 * 3)
-    print(f"| mel real-time factor, batch of 16 x 3 s | {rtf:.5f} ({1 / rtf:.0f}x) |")
-    print(f"| decode + resample, EmoDB clip 16 kHz -> {cfg.sample_rate / 1000:g} kHz, p50 | "
-          f"{statistics.median(decode) * 1e3:.1f} ms |")
-
+    p50, rtf = statistics.median(single), statistics.median(batched) / (16 * 3)
+    rows = [{"measurement": "cache_build", "seconds": build, "clips": len(records), "audio_minutes": audio_seconds / 60,
+             "workers": args.workers},
+            {"measurement": "mel_3s_clip", **timing(single), "real_time_factor": p50 / 3},
+            {"measurement": "mel_batch_16x3s", **timing(batched), "real_time_factor": rtf},
+            {"measurement": "decode_resample", **timing(decode)}]
+    lines = ["| measurement | value |", "|---|---|",
+             f"| feature cache, cold build, {len(records)} clips ({audio_seconds / 60:.1f} min of audio), "
+             f"{args.workers} workers | {build:.1f} s (goal <= 60 s) |",
+             f"| mel of a 3 s clip, p50 / p95 | {p50 * 1e3:.2f} / {np.percentile(single, 95) * 1e3:.2f} ms |",
+             f"| mel real-time factor, single 3 s clip | {p50 / 3:.5f} ({3 / p50:.0f}x faster than real time) |",
+             f"| mel real-time factor, batch of 16 x 3 s | {rtf:.5f} ({1 / rtf:.0f}x) |",
+             f"| decode + resample, EmoDB clip 16 kHz -> {cfg.sample_rate / 1000:g} kHz, p50 | "
+             f"{statistics.median(decode) * 1e3:.1f} ms |"]
+    print(device_line() + "\n\n" + "\n".join(lines))
+    save_bench("features", sys.argv, rows, table="\n".join(lines))
 
 if __name__ == "__main__":
     main()

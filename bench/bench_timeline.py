@@ -2,9 +2,9 @@
 of audio, and the peak memory it takes, for 1-, 10- and 30-minute recordings (clips of both
 corpora between pauses), each in a fresh process so that peaks do not carry over.
 
-    python bench/bench_timeline.py [--minutes 1 10 30] [--out results/bench/timeline.json]
+    python bench/bench_timeline.py [--minutes 1 10 30]
 
-Prints a table and writes it as JSON beside the device it ran on.
+Prints a table and writes it to results/bench/timeline.json beside the machine it ran on.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from emodiff.benchmark import device_line
+from emodiff.benchmark import device_line, save_bench
 
 
 def peak_mb() -> float:
@@ -41,7 +41,6 @@ def one(path: str) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 30])
-    p.add_argument("--out", type=Path, default=Path("results/bench/timeline.json"))
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure this file in this process
     args = p.parse_args()
     if args.one:
@@ -62,14 +61,13 @@ def main() -> None:
             out = subprocess.run([sys.executable, __file__, "--one", str(path)], capture_output=True, text=True,
                                  check=True).stdout
             rows.append({"minutes": minutes, **json.loads(out.strip().splitlines()[-1])})
-    print(device_line() + "\n")
-    print("| recording | processing | per minute of audio | segments | peak memory (growth while analysing) |")
-    print("|---|---|---|---|---|")
+    lines = ["| recording | processing | per minute of audio | segments | peak memory |", "|---|---|---|---|---|"]
     for r in rows:
-        print(f"| {r['minutes']:g} min | {r['seconds']:.1f} s | {60 * r['seconds'] / r['seconds_of_audio']:.1f} s | "
-              f"{r['segments']} | {r['peak_rss_mb']:.0f} MB (+{r['rss_growth_mb']:.0f} MB) |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"device": device_line(), "rows": rows}, indent=1))
+        r["seconds_per_minute"] = 60 * r["seconds"] / r["seconds_of_audio"]
+        lines.append(f"| {r['minutes']:g} min | {r['seconds']:.1f} s | {r['seconds_per_minute']:.1f} s | "
+                     f"{r['segments']} | {r['peak_rss_mb']:.0f} MB |")
+    print(device_line() + "\n\n" + "\n".join(lines))
+    save_bench("timeline", sys.argv, rows, table="\n".join(lines))
 
 
 if __name__ == "__main__":

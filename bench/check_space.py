@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from emodiff.app_process import make_study, serving
+from emodiff.benchmark import save_bench
 from emodiff.space import ROOT, space_files
 
 
@@ -93,9 +94,10 @@ def main() -> None:
     with serving(folder / "checkpoints", study, python=py, app=folder / "app.py") as (_, url):
         rows.append(("page up", f"{time.perf_counter() - start:.1f} s"))
         rows += use_every_tab(url)
-    print("| step | result |\n|---|---|")
-    for name, result in rows:
-        print(f"| {name} | {result} |")
+    lines = ["| step | result |", "|---|---|", *(f"| {name} | {result} |" for name, result in rows)]
+    print("\n".join(lines))
+    save_bench("space", sys.argv, [{"step": name, "result": result} for name, result in rows], table="\n".join(lines),
+               python=args.python)
     if args.keep:
         print(f"\nkept: {folder}")
     else:

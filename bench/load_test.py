@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from emodiff.app_process import free_port, make_study, start_server
+from emodiff.benchmark import save_bench
 from emodiff.service import CHECKPOINTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,46 +122,42 @@ def concurrent_classify(url: str, n: int, clip: Path, pid: int) -> tuple[float, 
     return before, max(peak), len(failures)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--annotators", type=int, default=20)
-    p.add_argument("--answers", type=int, default=50)
-    p.add_argument("--classify", type=int, default=20)
-    p.add_argument("--checkpoints", type=Path, default=CHECKPOINTS, help="model folders (default: %(default)s)")
-    args = p.parse_args()
-    tmp = Path(tempfile.mkdtemp())
-    ckpt = args.checkpoints
-    rows_out = []
-
+def concurrent(args, tmp: Path) -> list[dict]:
+    """Start-up, concurrent annotators, then simultaneous classify requests on one server."""
     study = tmp / "study"
     make_study(study, args.answers)
-    port = free_port()
-    start = time.perf_counter()
-    server = start_server(ckpt, study, "t", port)
-    rows_out.append(("page up after start", f"{time.perf_counter() - start:.1f} s (models load on first use)"))
-    url = f"http://127.0.0.1:{port}/"
-    acked, errors, retried = [], [], []
+    port, start = free_port(), time.perf_counter()
+    server = start_server(args.checkpoints, study, "t", port)
+    rows = [{"scenario": "page up after start", "seconds": time.perf_counter() - start,
+             "result": f"{time.perf_counter() - start:.1f} s (models warm up in the background)"}]
+    url, acked, errors, retried = f"http://127.0.0.1:{port}/", [], [], []
     start = time.perf_counter()
     annotate(url, args.annotators, args.answers, acked, errors, retried=retried)
     elapsed = time.perf_counter() - start
-    ok, rows, partial = check_db(study)
+    ok, stored_rows, partial = check_db(study)
     for e in sorted(set(errors))[:3]:
         print("error:", e[:300], file=sys.stderr)
-    rows_out.append(("concurrent annotators", f"{args.annotators} x {args.answers}: {rows} rows "
-                     f"(expected {args.annotators * args.answers}), {len(errors)} errors, {len(retried)} dropped "
-                     f"connections retried, "
-                     f"{len(acked) / elapsed:.0f} answers/s, integrity {ok}"))
+    rows.append({"scenario": "concurrent annotators", "rows": stored_rows, "expected": args.annotators * args.answers,
+                 "errors": len(errors), "retried": len(retried), "answers_per_second": len(acked) / elapsed,
+                 "integrity": ok, "result": f"{args.annotators} x {args.answers}: {stored_rows} rows (expected "
+                 f"{args.annotators * args.answers}), {len(errors)} errors, {len(retried)} dropped connections "
+                 f"retried, {len(acked) / elapsed:.0f} answers/s, integrity {ok}"})
     before, peak, failures = concurrent_classify(url, args.classify, ROOT / "examples" / "ravdess_angry_actor12.wav",
                                                  server.pid)
-    rows_out.append((f"{args.classify} simultaneous classify", f"server RSS {before:.0f} MB -> peak {peak:.0f} MB, "
-                     f"{failures} failures"))
+    rows.append({"scenario": f"{args.classify} simultaneous classify", "rss_before_mb": before, "rss_peak_mb": peak,
+                 "failures": failures,
+                 "result": f"server RSS {before:.0f} MB -> peak {peak:.0f} MB, {failures} failures"})
     server.kill()
     server.wait()
+    return rows
 
-    study2 = tmp / "study_kill"
-    make_study(study2, args.answers)
+
+def kill_restart(args, tmp: Path) -> dict:
+    """Annotators answering while the server is SIGKILLed a third of the way through, then restarted."""
+    study = tmp / "study_kill"
+    make_study(study, args.answers)
     port = free_port()
-    server = start_server(ckpt, study2, "t", port)
+    server = start_server(args.checkpoints, study, "t", port)
     acked, errors = [], []
     writer = threading.Thread(target=annotate, args=(f"http://127.0.0.1:{port}/", args.annotators, args.answers,
                                                      acked, errors))
@@ -171,15 +168,29 @@ def main() -> None:
     os.kill(server.pid, signal.SIGKILL)
     server.wait()
     writer.join()
-    server = start_server(ckpt, study2, "t", free_port())
-    ok, rows, partial = check_db(study2)
-    missing = set(acked) - stored(study2)
+    server = start_server(args.checkpoints, study, "t", free_port())
+    ok, stored_rows, partial = check_db(study)
+    missing = set(acked) - stored(study)
     server.kill()
-    rows_out.append(("kill -9 mid-run, restart", f"{len(acked)} acknowledged, {rows} rows stored, "
-                     f"{len(missing)} acknowledged missing, {partial} partial rows, integrity {ok}"))
-    print("| scenario | result |\n|---|---|")
-    for name, result in rows_out:
-        print(f"| {name} | {result} |")
+    return {"scenario": "kill -9 mid-run, restart", "acknowledged": len(acked), "rows": stored_rows,
+            "missing": len(missing), "partial": partial, "integrity": ok,
+            "result": f"{len(acked)} acknowledged, {stored_rows} rows stored, {len(missing)} acknowledged missing, "
+                      f"{partial} partial rows, integrity {ok}"}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--annotators", type=int, default=20)
+    p.add_argument("--answers", type=int, default=50)
+    p.add_argument("--classify", type=int, default=20)
+    p.add_argument("--checkpoints", type=Path, default=CHECKPOINTS, help="model folders (default: %(default)s)")
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    rows = [*concurrent(args, tmp), kill_restart(args, tmp)]
+    lines = ["| scenario | result |", "|---|---|", *(f"| {r['scenario']} | {r['result']} |" for r in rows)]
+    print("\n".join(lines))
+    save_bench("load_test", sys.argv, rows, table="\n".join(lines), annotators=args.annotators, answers=args.answers,
+               checkpoints=str(args.checkpoints))
 
 
 if __name__ == "__main__":
