@@ -10,14 +10,18 @@ from .plotting import plot_mel_grid, plt, save_figure
 
 
 def cv_table(summary: dict) -> str:
-    """Cross-validation summary (`stats.summarize_runs`) as markdown."""
-    lines = ["| protocol | corpus | UA (mean ± std) | WA (mean ± std) | runs |", "|---|---|---|---|---|"]
+    """Cross-validation summary (`stats.summarize_runs`) as markdown: UA with its t interval
+    over the folds (where there are several), the spread over runs beside it."""
+    lines = ["| protocol | corpus | UA [95 % t interval over folds] | UA std over runs | WA (mean ± std) | runs |",
+             "|---|---|---|---|---|---|"]
     for key, s in summary.items():
         protocol, corpus = key.split("/")
         label = {"speaker": "speaker-independent 5-fold",
                  "speaker-single-clip": "speaker-independent 5-fold, one clip at a time",
                  "random": "random 8:2 (speakers mixed)"}.get(protocol, protocol)
-        lines.append(f"| {label} | {corpus} | {s['ua_mean']:.1%} ± {s['ua_std']:.1%} | "
+        ci = s.get("ua_ci95_t")
+        interval = f" [{ci[0]:.1%}, {ci[1]:.1%}]" if ci else ""
+        lines.append(f"| {label} | {corpus} | {s['ua_mean']:.1%}{interval} | {s['ua_std']:.1%} | "
                      f"{s['wa_mean']:.1%} ± {s['wa_std']:.1%} | {s['n_runs']} |")
     return "\n".join(lines)
 

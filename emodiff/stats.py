@@ -74,6 +74,22 @@ def speaker_bootstrap_ua(correct: np.ndarray, y: np.ndarray, speakers, n: int = 
     return unweighted_accuracy(correct, y), float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))
 
 
+def clustered_mean(values, groups, n: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Mean of `values` (MOS answers, say) with a 95 % interval that resamples whole `groups`
+    (the annotators: one person's ratings rise and fall together, so answers are not
+    independent). With one group there is nothing to resample: Student's t over the values,
+    said so in "resamples"."""
+    values = np.asarray(values, float)
+    if len(np.unique(groups)) < 2:
+        mean, low, high = t_interval(values, level)
+        return {"mean": mean, "ci95": [low, high], "resamples": "answers (one group: too narrow)"}
+    draws = [values[idx].mean() for idx in resamples(len(values), groups, n, seed)]
+    tail = (1 - level) / 2 * 100
+    return {"mean": float(values.mean()), "ci95": [float(np.percentile(draws, tail)),
+                                                   float(np.percentile(draws, 100 - tail))],
+            "resamples": "groups"}
+
+
 def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     """Mean of a few numbers (one per fold, say) with Student's t interval: with five folds the
     normal interval would be 40 % too narrow. Returns (mean, low, high); one value has none."""

@@ -11,7 +11,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 import random
 import re
 import sqlite3
@@ -20,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .data import EMOTIONS
-from .stats import fleiss_kappa, wilson
+from .stats import clustered_mean, fleiss_kappa, wilson
 
 SOURCES = ("real", "enhanced", "generated")
 _ID = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
@@ -139,8 +138,9 @@ class Study:
         return out.getvalue()
 
     def summary(self) -> dict:
-        """Progress per annotator; per source: recognition accuracy (Wilson 95% CI), MOS
-        (mean, t-free normal 95% CI); Fleiss' kappa on emotion over clips rated by >= 2."""
+        """Progress per annotator; per source: recognition accuracy (Wilson 95% CI), MOS (mean,
+        95% CI over annotators, `stats.clustered_mean`); Fleiss' kappa on emotion over clips
+        rated by >= 2."""
         rows, total = self.rows(), len(self.clip_ids())
         progress = defaultdict(int)
         by_source = defaultdict(list)
@@ -152,12 +152,10 @@ class Study:
         sources = {}
         for source, rs in by_source.items():
             hits = sum(r["answered_emotion"] == r["intended_emotion"] for r in rs)
-            mos = [r["mos"] for r in rs]
-            mean = sum(mos) / len(mos)
-            sd = math.sqrt(sum((m - mean) ** 2 for m in mos) / max(len(mos) - 1, 1))
-            sources[source] = {"n": len(rs), "accuracy": hits / len(rs), "accuracy_ci95": wilson(hits, len(rs)),
-                               "mos": mean, "mos_ci95": (mean - 1.96 * sd / math.sqrt(len(mos)),
-                                                         mean + 1.96 * sd / math.sqrt(len(mos)))}
+            mos = clustered_mean([r["mos"] for r in rs], [r["annotator"] for r in rs])
+            sources[source] = {"n": len(rs), "annotators": len({r["annotator"] for r in rs}), "accuracy": hits / len(rs),
+                               "accuracy_ci95": wilson(hits, len(rs)), "mos": mos["mean"], "mos_ci95": mos["ci95"],
+                               "mos_ci_resamples": "annotators" if mos["resamples"] == "groups" else mos["resamples"]}
         return {"clips": total, "answers": len(rows),
                 "progress": {a: {"answered": n, "total": total} for a, n in sorted(progress.items())},
                 "sources": sources, "fleiss_kappa": fleiss_kappa(

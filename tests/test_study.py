@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from emodiff.audio import save_audio
-from emodiff.stats import fleiss_kappa, wilson
+from emodiff.stats import clustered_mean, fleiss_kappa, wilson
 from emodiff.study import Study, StudyError
 
 from .conftest import SR, tone
@@ -83,3 +83,22 @@ def test_statistics_helpers():
     assert fleiss_kappa([["a", "b"], ["b", "a"]]) < 0
     assert fleiss_kappa([]) is None
     assert np.isclose(fleiss_kappa([["a", "a"], ["b", "b"]]), 1.0)
+
+
+def test_mos_interval_resamples_annotators(study):
+    """A lenient, a middling and a strict annotator over 20 clips: 60 answers but three
+    opinions. The interval must be as wide as the annotators disagree, not shrink with the
+    number of answers as if each were independent."""
+    clips = [f"r{i}" for i in range(20)]
+    for clip in clips:
+        study.add_clip(clip, f"{clip}.wav", "real", "angry")
+    for ann, mos in (("lenient", 5), ("strict", 1), ("middle", 3)):
+        for clip in clips:
+            study.answer(ann, clip, "angry", mos)
+    real = study.summary()["sources"]["real"]
+    assert real["annotators"] == 3 and real["mos_ci_resamples"] == "annotators" and real["mos"] == 3.0
+    low, high = real["mos_ci95"]
+    naive = 2 * 1.96 * np.std([5, 1, 3] * 20, ddof=1) / np.sqrt(60)  # answers taken as independent
+    assert high - low > 2 * naive
+    one = clustered_mean([4, 5, 3], ["a", "a", "a"])
+    assert one["resamples"].startswith("answers") and one["ci95"][0] < 4 < one["ci95"][1]
