@@ -1,9 +1,7 @@
 """EmoDiff web demo (Gradio). Run: `python app.py` (or `gradio app.py`); open http://127.0.0.1:7860.
 
-A thin UI over `emodiff.service.EmoDiff`: each click calls one of its methods; the models warm
-up in the background. Environment: EMODIFF_CHECKPOINTS (the release's folder or Hub repo id;
-default ./checkpoints), EMODIFF_STUDY_DIR (the listening test; default /data/emodiff-study where
-a Space has persistent storage, else ./study), EMODIFF_ADMIN_TOKEN (the admin view; unset: off).
+A thin UI over `emodiff.service.EmoDiff`: each click calls one of its methods; the models warm up
+in the background. Environment (README, "The app"): EMODIFF_CHECKPOINTS, EMODIFF_STUDY_DIR, EMODIFF_ADMIN_TOKEN.
 """
 from __future__ import annotations
 
@@ -30,7 +28,7 @@ from emodiff.checkpoint import CheckpointError  # noqa: E402
 from emodiff.plotting import plot_mels, plot_timeline  # noqa: E402
 from emodiff.sampling import DEFAULT_GUIDANCE  # noqa: E402
 from emodiff.service import CHECKPOINTS, EmoDiff  # noqa: E402
-from emodiff.study import Study, StudyError  # noqa: E402
+from emodiff.study import ACR, Study, StudyError, study_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
@@ -45,19 +43,9 @@ def models() -> EmoDiff:
     return EmoDiff(os.environ.get("EMODIFF_CHECKPOINTS", CHECKPOINTS))
 
 
-def study_folder() -> tuple[Path, bool]:
-    """Where answers are kept, and whether that survives a restart: EMODIFF_STUDY_DIR if set,
-    else a Space's persistent storage (/data) if it has one, else ./study."""
-    if os.environ.get("EMODIFF_STUDY_DIR"):
-        return Path(os.environ["EMODIFF_STUDY_DIR"]), True
-    if Path("/data").is_dir() and os.access("/data", os.W_OK):
-        return Path("/data/emodiff-study"), True
-    return ROOT / "study", not os.environ.get("SPACE_ID")  # a Space's own disk is wiped on restart
-
-
 @functools.cache
 def study() -> Study:
-    return Study(study_folder()[0])
+    return Study(study_folder(ROOT / "study")[0])
 
 
 def _refuse(message: str) -> gr.Error:
@@ -202,6 +190,8 @@ def play_segment(path, rows, evt: gr.SelectData):
     return _pcm(read_span(path, float(row.iloc[0]), float(row.iloc[1]), models().sample_rate))
 
 
+ID_KEY = "emodiff_annotator"  # the browser's localStorage key of the annotator's ID
+
 def study_next(annotator):
     """Listening test: the annotator's next blinded clip, or a thank-you when done."""
     try:
@@ -216,14 +206,17 @@ def study_next(annotator):
     return clip, (sr, wave), f"Clip {done + 1} of {total}"
 
 
-def study_submit(annotator, clip, emotion, mos, comment):
+def study_submit(annotator, clip, emotion, mos, comment, plays=0, served=0.0):
+    """Record an answer (`plays`, `served`: the page's own count of plays and when it showed the
+    clip; an API client has neither) and serve the next clip."""
     if not clip:
         raise _refuse("Press 'Start / continue' first.")
     try:
-        study().answer(annotator, clip, emotion, mos, comment)
+        study().answer(annotator, clip, emotion, mos, comment, plays=plays if served else None,
+                       seconds=round(time.time() - served, 1) if served else None)
     except StudyError as e:
         raise _refuse(str(e)) from e
-    return (*study_next(annotator), None, 3, "")
+    return (*study_next(annotator), None, None, "")
 
 
 def _admin(token) -> Study:
@@ -328,27 +321,35 @@ def _timeline_tab():
     table.select(play_segment, [upload, table], segment)
 
 
-def _listening_tab():
-    folder, lasting = study_folder()
+def _listening_tab(demo: gr.Blocks):
+    folder, lasting = study_folder(ROOT / "study")
     where = (f"Answers are kept in `{folder}`." if lasting else
              f"Answers are kept in `{folder}` on this server's own disk, which a Hugging Face Space wipes when it "
              "restarts: give the Space persistent storage (then `/data` is used) or export the CSV often.")
     gr.Markdown("Listen, then say which emotion you hear and how natural it sounds. Your answers are saved at "
                 "once; come back with the same ID to continue.")
     annotator = gr.Textbox(label="annotator ID")
+    plays, served = gr.State(0), gr.State(0.0)
     start = gr.Button("Start / continue")
     clip = gr.Textbox(visible=False)  # opaque clip ID: tells nothing about the source
     status = gr.Markdown()
     lt_audio = gr.Audio(label="clip", interactive=False)
     lt_emotion = gr.Radio(list(EMOTIONS), label="which emotion?")
-    lt_mos = gr.Slider(1, 5, value=3, step=1, label="naturalness (1 bad - 5 excellent)")
+    lt_mos = gr.Radio(ACR, label="how natural does it sound? (ITU-T P.800 opinion scale)")  # none preselected
     lt_comment = gr.Textbox(label="comment (optional)")
-    submit = gr.Button("Submit answer", variant="primary")
+    submit = gr.Button("Submit answer (after listening)", variant="primary", interactive=False)
+    # each clip served: no plays yet, the time it was served, Submit locked until it is played
+    fresh = dict(fn=lambda: (0, time.time(), gr.update(interactive=False)), outputs=[plays, served, submit],
+                 api_visibility="private")
     start.click(study_next, annotator, [clip, lt_audio, status], api_name="study_next", concurrency_id="study",
-                concurrency_limit=8)
-    submit.click(study_submit, [annotator, clip, lt_emotion, lt_mos, lt_comment],
+                concurrency_limit=8).success(**fresh)
+    submit.click(study_submit, [annotator, clip, lt_emotion, lt_mos, lt_comment, plays, served],
                  [clip, lt_audio, status, lt_emotion, lt_mos, lt_comment], api_name="study_submit",
-                 concurrency_id="study", concurrency_limit=8)
+                 concurrency_id="study", concurrency_limit=8).success(**fresh)
+    lt_audio.play(lambda n: (n + 1, gr.update(interactive=True)), plays, [plays, submit], api_visibility="private")
+    # the ID is kept in this browser, so that a reload continues where the annotator left off
+    start.click(None, annotator, js=f"(id) => {{ localStorage.setItem('{ID_KEY}', id); }}")
+    demo.load(None, annotator, annotator, js=f"(typed) => typed || localStorage.getItem('{ID_KEY}') || ''")
     with gr.Accordion("Admin", open=False):
         gr.Markdown(where)
         token = gr.Textbox(label="admin token", type="password")
@@ -379,7 +380,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Timeline"):
             _timeline_tab()
         with gr.Tab("Listening test"):
-            _listening_tab()
+            _listening_tab(demo)
         with gr.Tab("About"):
             gr.Markdown(about())
     return demo.queue(default_concurrency_limit=2, max_size=32)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .audio import AudioError
 from .checkpoint import CheckpointError
+from .loudness import TARGET_LUFS
 from .sampling import DEFAULT_GUIDANCE
 from .service import CHECKPOINTS, EmoDiff
 
@@ -129,8 +130,9 @@ def _make_study(args) -> None:
     _, test = speaker_fold(index_corpora(args.data_root, EMOTIONS), args.fold)
     study = make_study(args.out, test, EmoDiff(args.checkpoints, pipeline=args.pipeline).pipeline,
                        n_per_source=args.n, strength=args.strength, steps=args.steps, guidance=args.guidance,
-                       seed=args.seed or 0)
-    print(f"{len(study.clip_ids())} clips in {study.folder} (real, enhanced, generated: {args.n} each)")
+                       seed=args.seed or 0, target_lufs=args.lufs)
+    print(f"{len(study.clip_ids())} clips in {study.folder} (real, enhanced, generated: {args.n} each), "
+          f"at {args.lufs:g} LUFS")
 
 
 def _timeline(args) -> None:
@@ -251,13 +253,21 @@ def _model_commands(sub) -> None:
     _sampling_args(p)
     p.set_defaults(func=_enhance)
 
-    p = sub.add_parser("make-study", help="prepare a blind listening test (real/enhanced/generated clips)")
-    p.add_argument("--out", type=Path, default=Path("study"))
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
-    p.add_argument("--fold", type=int, default=0, help="speaker group the diffusion model never heard")
-    p.add_argument("--n", type=int, default=12, help="clips per source")
-    p.add_argument("--strength", type=float, default=0.5)
-    _sampling_args(p)
+    p = sub.add_parser("make-study", help="prepare a blind listening test (real/enhanced/generated clips)",
+                       description="Prepare a blind listening test in OUT: N real clips of the fold's speakers, N "
+                       "others enhanced toward another emotion, N generated (lengths those of the real clips), "
+                       "every clip at one loudness, under opaque names. Serve it with the app "
+                       "(EMODIFF_STUDY_DIR=OUT).")
+    p.add_argument("--out", type=Path, default=Path("study"), help="the study folder (default: %(default)s)")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="the corpora (default: %(default)s)")
+    p.add_argument("--fold", type=int, default=0,
+                   help="speaker fold whose clips are used: the shipped diffusion model never heard fold 0")
+    p.add_argument("--n", type=int, default=12, help="clips per source, so 3 N in all (default: %(default)s)")
+    p.add_argument("--strength", type=float, default=0.5,
+                   help="how much of each enhanced clip is noised and redrawn, 0-1 (default: %(default)s)")
+    p.add_argument("--lufs", type=float, default=TARGET_LUFS,
+                   help="the loudness every clip is set to, ITU-R BS.1770 LUFS (default: %(default)s)")
+    _sampling_args(p, plot=False)
     p.set_defaults(func=_make_study)
 
 

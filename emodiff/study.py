@@ -11,17 +11,22 @@ import csv
 import hashlib
 import io
 import json
+import os
 import random
 import re
 import sqlite3
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .data import EMOTIONS
 from .stats import clustered_mean, fleiss_kappa, wilson
 
 SOURCES = ("real", "enhanced", "generated")
+# ITU-T P.800's absolute category rating (label, score), best first: the naturalness question.
+# A page offers them with none preselected, so an untouched control never passes for a rating.
+ACR = [("5 Excellent", 5), ("4 Good", 4), ("3 Fair", 3), ("2 Poor", 2), ("1 Bad", 1)]
 _ID = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
 
 SCHEMA = """
@@ -31,8 +36,20 @@ CREATE TABLE IF NOT EXISTS clips (
 CREATE TABLE IF NOT EXISTS answers (
     annotator TEXT NOT NULL, clip TEXT NOT NULL REFERENCES clips(id), emotion TEXT NOT NULL,
     mos INTEGER NOT NULL CHECK (mos BETWEEN 1 AND 5), comment TEXT NOT NULL DEFAULT '',
-    created REAL NOT NULL, PRIMARY KEY (annotator, clip));
+    created REAL NOT NULL, plays INTEGER, seconds REAL, PRIMARY KEY (annotator, clip));
 """
+# Columns added after the first studies were run: an older study.sqlite gains them on opening.
+ADDED = {"plays": "INTEGER", "seconds": "REAL"}
+
+
+def study_folder(fallback: Path) -> tuple[Path, bool]:
+    """Where answers are kept, and whether that survives a restart: EMODIFF_STUDY_DIR if set,
+    else a Space's persistent storage (/data) if it has one, else `fallback`."""
+    if os.environ.get("EMODIFF_STUDY_DIR"):
+        return Path(os.environ["EMODIFF_STUDY_DIR"]), True
+    if Path("/data").is_dir() and os.access("/data", os.W_OK):
+        return Path("/data/emodiff-study"), True
+    return fallback, not os.environ.get("SPACE_ID")  # a Space's own disk is wiped on restart
 
 
 class StudyError(ValueError):
@@ -56,6 +73,10 @@ class Study:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")  # stored in the file: set once, not per connection
             db.executescript(SCHEMA)
+            have = {r[1] for r in db.execute("PRAGMA table_info(answers)")}
+            for column, kind in ADDED.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE answers ADD COLUMN {column} {kind}")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)  # autocommit
@@ -102,10 +123,14 @@ class Study:
         remaining = [c for c in order if c not in done]
         return (remaining[0] if remaining else None), len(done), len(order)
 
-    def answer(self, annotator: str, clip_id: str, emotion: str, mos: int, comment: str = "") -> bool:
+    def answer(self, annotator: str, clip_id: str, emotion: str, mos: int, comment: str = "",
+               plays: int | None = None, seconds: float | None = None) -> bool:
         """Record this annotator's answer for one clip; committed before returning. The first
         answer stands: a repeat (a retried request, a second tab) changes nothing, so no answer
-        can be overwritten, by its author or by anyone using their ID. Returns True if stored."""
+        can be overwritten, by its author or by anyone using their ID. `plays` and `seconds`
+        (how often the clip was played, time from serving it to the answer) are kept as the page
+        reports them, so that a researcher can exclude answers given without listening.
+        Returns True if stored."""
         annotator = check_annotator(annotator)
         if emotion not in EMOTIONS:
             raise StudyError(f"Please choose one of: {', '.join(EMOTIONS)}.")
@@ -115,19 +140,23 @@ class Study:
         with self._connect() as db:
             if db.execute("SELECT 1 FROM clips WHERE id = ?", (clip_id,)).fetchone() is None:
                 raise StudyError("Unknown clip.")
-            cur = db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(annotator, clip) DO NOTHING",
-                             (annotator, clip_id, emotion, int(mos), comment, time.time()))
+            cur = db.execute("INSERT INTO answers (annotator, clip, emotion, mos, comment, created, plays, seconds) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(annotator, clip) DO NOTHING",
+                             (annotator, clip_id, emotion, int(mos), comment, time.time(), plays, seconds))
             return cur.rowcount == 1
 
     # ---- admin -------------------------------------------------------------------------
     def rows(self) -> list[dict]:
         with self._connect() as db:
             cur = db.execute("SELECT a.annotator, a.clip, c.source, c.emotion, a.emotion, a.mos, a.comment, "
-                             "a.created FROM answers a JOIN clips c ON c.id = a.clip "
+                             "a.created, a.plays, a.seconds, c.meta FROM answers a JOIN clips c ON c.id = a.clip "
                              "ORDER BY a.annotator, a.created")
             keys = ["annotator", "clip", "source", "intended_emotion", "answered_emotion", "mos",
-                    "comment", "created"]
-            return [dict(zip(keys, r)) for r in cur]
+                    "comment", "answered_at", "plays", "seconds", "clip_meta"]
+            rows = [dict(zip(keys, r)) for r in cur]
+        for r in rows:  # a time a person reads; the clip's making (strength, loudness, ...) as JSON
+            r["answered_at"] = datetime.fromtimestamp(r["answered_at"], timezone.utc).isoformat(timespec="seconds")
+        return rows
 
     def export_csv(self) -> str:
         out = io.StringIO()
@@ -149,6 +178,7 @@ class Study:
             progress[r["annotator"]] += 1
             by_source[r["source"]].append(r)
             by_clip[r["clip"]].append(r["answered_emotion"])
+        multi = [v for v in by_clip.values() if len(v) >= 2]
         sources = {}
         for source, rs in by_source.items():
             hits = sum(r["answered_emotion"] == r["intended_emotion"] for r in rs)
@@ -158,5 +188,5 @@ class Study:
                                "mos_ci_resamples": "annotators" if mos["resamples"] == "groups" else mos["resamples"]}
         return {"clips": total, "answers": len(rows),
                 "progress": {a: {"answered": n, "total": total} for a, n in sorted(progress.items())},
-                "sources": sources, "fleiss_kappa": fleiss_kappa(
-                    [v for v in by_clip.values() if len(v) >= 2])}
+                "sources": sources, "fleiss_kappa": fleiss_kappa(multi),
+                "fleiss_kappa_rests_on": f"{len(multi)} clips rated by two or more"}

@@ -153,10 +153,10 @@ def test_handlers_directly(data_root, monkeypatch, tmp_path):
     with pytest.raises(gr.Error, match="admin view is off"):
         app.study_summary("anything")
     monkeypatch.setenv("EMODIFF_STUDY_DIR", str(tmp_path / "answers"))
-    assert app.study_folder() == (tmp_path / "answers", True)
+    assert app.study_folder(tmp_path) == (tmp_path / "answers", True)
     monkeypatch.delenv("EMODIFF_STUDY_DIR")
     monkeypatch.setenv("SPACE_ID", "someone/emodiff")  # on a Space without persistent storage
-    folder, lasting = app.study_folder()
+    folder, lasting = app.study_folder(tmp_path)
     assert lasting == (folder == app.Path("/data/emodiff-study"))
     assert isinstance(app.demo, gr.Blocks) and isinstance(app.build_demo(), gr.Blocks)
 
@@ -205,3 +205,42 @@ def test_timeline_of_a_long_recording(served, data_root, tmp_path):
     sf.write(tmp_path / "quiet.wav", np.zeros(16000 * 4, np.float32), 16000)
     with pytest.raises(Exception, match="silent|No speech"):
         client.predict(handle_file(str(tmp_path / "quiet.wav")), 2.0, api_name="/timeline")
+
+
+def test_browser_listening_test_must_play_no_default_and_resume(served):
+    """Headless Chromium as an annotator: Submit stays locked until the clip is played, no
+    naturalness rating is preselected, the answer keeps its plays and time, and after a reload
+    the ID is still there and the test continues at the next clip."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("EMODIFF_REQUIRE_BROWSER"):
+            pytest.fail("chromium is required here (EMODIFF_REQUIRE_BROWSER is set) but not installed")
+        pytest.skip("Debian chromium not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    *_, url = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_role("tab", name="Listening test").click()
+        page.get_by_label("annotator ID").fill("browser_b1")
+        page.get_by_role("button", name="Start / continue").click()
+        expect(page.get_by_text("Clip 1 of 3")).to_be_visible(timeout=30_000)
+        submit = page.get_by_role("button", name="Submit answer (after listening)")
+        expect(submit).to_be_disabled()
+        assert not any(page.get_by_role("radio", name=label).is_checked() for label, _ in app.ACR)
+        page.get_by_label("Play", exact=True).first.click()
+        expect(submit).to_be_enabled(timeout=15_000)
+        page.get_by_role("radio", name="angry").check()
+        page.get_by_role("radio", name="4 Good").check()
+        submit.click()
+        expect(page.get_by_text("Clip 2 of 3")).to_be_visible(timeout=30_000)
+        page.reload()
+        page.get_by_role("tab", name="Listening test").click()
+        expect(page.get_by_label("annotator ID")).to_have_value("browser_b1", timeout=15_000)
+        page.get_by_role("button", name="Start / continue").click()
+        expect(page.get_by_text("Clip 2 of 3")).to_be_visible(timeout=30_000)
+        browser.close()
+    row, = [r for r in app.study().rows() if r["annotator"] == "browser_b1"]
+    assert row["mos"] == 4 and row["plays"] >= 1 and row["seconds"] > 0

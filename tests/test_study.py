@@ -102,3 +102,26 @@ def test_mos_interval_resamples_annotators(study):
     assert high - low > 2 * naive
     one = clustered_mean([4, 5, 3], ["a", "a", "a"])
     assert one["resamples"].startswith("answers") and one["ci95"][0] < 4 < one["ci95"][1]
+
+
+def test_make_study_sets_every_clip_to_one_loudness_and_real_lengths(tiny_pipeline, data_root, tmp_path):
+    """Level and length must not give a clip's source away: every clip within 0.5 LU of the
+    target, generated clips as long as the real ones."""
+    import soundfile as sf
+
+    from emodiff.data import EMOTIONS, index_corpora
+    from emodiff.loudness import loudness
+    from emodiff.make_study import make_study
+
+    records = [r for r in index_corpora(data_root, EMOTIONS) if r.speaker == "emodb_03"]
+    study = make_study(tmp_path / "s", records, tiny_pipeline(), n_per_source=2, steps=2, target_lufs=-26.0)
+    levels, lengths = {}, {}
+    for clip in study.clip_ids():
+        wave, rate = sf.read(study.clip_path(clip))
+        levels[clip], lengths[clip] = loudness(wave, rate), len(wave) / rate
+    assert len(levels) == 6 and all(abs(v + 26.0) <= 0.5 for v in levels.values()), levels
+    with study._connect() as db:
+        source = dict(db.execute("SELECT id, source FROM clips"))
+    real = sorted(lengths[c] for c, s in source.items() if s == "real")
+    generated = sorted(lengths[c] for c, s in source.items() if s == "generated")
+    assert generated == pytest.approx(real, abs=0.1)  # to the mel frame and the sampler's rounding
