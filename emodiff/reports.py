@@ -26,6 +26,15 @@ def cv_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def paired_lines(diffs: dict, against: str) -> str:
+    """`stats.paired_runs` as one line per corpus: the mean difference, how many runs it helped,
+    the per-fold differences and the Wilcoxon p over folds."""
+    return "\n".join(
+        f"vs {against}, {corpus}: UA {d['mean']:+.1%} over {d['n']} paired runs (better in {d['better']}, worse in "
+        f"{d['worse']}); folds {' '.join(f'{x:+.1%}' for x in d['fold_diffs'])}, Wilcoxon p = {d['wilcoxon_p']:.3f}"
+        for corpus, d in diffs.items())
+
+
 def study_table(summary: dict) -> str:
     """Augmentation study summary (`augment_study.summarize`) as markdown."""
     lines = ["| condition | EmoDB UA | RAVDESS UA | all UA | all WA | Δ UA vs real+SpecAugment (95% CI), "

@@ -161,17 +161,23 @@ def test_handlers_directly(data_root, monkeypatch, tmp_path):
     assert isinstance(app.demo, gr.Blocks) and isinstance(app.build_demo(), gr.Blocks)
 
 
+@pytest.fixture
+def chromium() -> str:
+    """Debian's chromium, or a skip (a failure where EMODIFF_REQUIRE_BROWSER is set, as in CI)."""
+    path = shutil.which("chromium")
+    if path is None:
+        if os.environ.get("EMODIFF_REQUIRE_BROWSER"):
+            pytest.fail("chromium is required here (EMODIFF_REQUIRE_BROWSER is set) but not installed")
+        pytest.skip("Debian chromium not installed")
+    return path
+
+
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def test_browser_upload_shows_confidences(served):
+def test_browser_upload_shows_confidences(served, chromium):
     """Headless Chromium: open the page, upload a clip, press Recognise, see the confidences."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("EMODIFF_REQUIRE_BROWSER"):
-            pytest.fail("chromium is required here (EMODIFF_REQUIRE_BROWSER is set) but not installed")
-        pytest.skip("Debian chromium not installed")
     from playwright.sync_api import sync_playwright
 
     *_, url = served
@@ -207,15 +213,10 @@ def test_timeline_of_a_long_recording(served, data_root, tmp_path):
         client.predict(handle_file(str(tmp_path / "quiet.wav")), 2.0, api_name="/timeline")
 
 
-def test_browser_listening_test_must_play_no_default_and_resume(served):
+def test_browser_listening_test_must_play_no_default_and_resume(served, chromium):
     """Headless Chromium as an annotator: Submit stays locked until the clip is played, no
     naturalness rating is preselected, the answer keeps its plays and time, and after a reload
     the ID is still there and the test continues at the next clip."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("EMODIFF_REQUIRE_BROWSER"):
-            pytest.fail("chromium is required here (EMODIFF_REQUIRE_BROWSER is set) but not installed")
-        pytest.skip("Debian chromium not installed")
     from playwright.sync_api import expect, sync_playwright
 
     *_, url = served

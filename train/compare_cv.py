@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from emodiff.reports import paired_lines
 from emodiff.stats import paired_runs
 from emodiff.training import save_json
 
@@ -29,9 +30,7 @@ def main(argv=None) -> dict:
         raise SystemExit(f"{args.a} and {args.b} share no runs.")
     report = {"a": str(args.a), "b": str(args.b), "protocol": args.protocol, **diffs}
     save_json(report, args.out)
-    for corpus, d in diffs.items():
-        print(f"{corpus}: UA {d['mean']:+.1%} over {d['n']} paired runs (better in {d['better']}, worse in "
-              f"{d['worse']}); folds {' '.join(f'{x:+.1%}' for x in d['fold_diffs'])}, Wilcoxon p = {d['wilcoxon_p']:.3f}")
+    print(paired_lines(diffs, str(args.b)))
     return report
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from emodiff.classifier_training import add_recipe_args, recipe_from_args, train_classifier
 from emodiff.data import index_corpora
-from emodiff.reports import cv_table
+from emodiff.reports import cv_table, paired_lines
 from emodiff.stats import compact, paired_runs, summarize_runs
 from emodiff.training import add_common_args, save_json
 
@@ -53,9 +53,8 @@ def main(argv=None) -> dict:
         report["vs_baseline"] = {"baseline": str(args.baseline), **diffs}
     save_json(report, args.out / "cv.json")
     print(cv_table(summary))
-    for corpus, d in diffs.items():
-        print(f"vs {args.baseline}, {corpus}: UA {d['mean']:+.1%} ± {d['std']:.1%} over {d['n']} paired runs "
-              f"(better in {d['better']}, worse in {d['worse']})")
+    if diffs:
+        print(paired_lines(diffs, str(args.baseline)))
     return summary
 
 
