@@ -28,7 +28,7 @@ from emodiff.checkpoint import CheckpointError  # noqa: E402
 from emodiff.plotting import plot_mels, plot_timeline  # noqa: E402
 from emodiff.sampling import DEFAULT_GUIDANCE  # noqa: E402
 from emodiff.service import CHECKPOINTS, EmoDiff  # noqa: E402
-from emodiff.study import ACR, Study, StudyError, study_folder  # noqa: E402
+from emodiff.study import ACR, Study, StudyError, check_answer, study_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
@@ -190,14 +190,18 @@ def play_segment(path, rows, evt: gr.SelectData):
     return _pcm(read_span(path, float(row.iloc[0]), float(row.iloc[1]), models().sample_rate))
 
 
-ID_KEY = "emodiff_annotator"  # the browser's localStorage key of the annotator's ID
+
+def _asked(fn, *args, **kwargs):
+    """A listening-test call; a request the study refuses is a message for the annotator."""
+    try:
+        return fn(*args, **kwargs)
+    except StudyError as e:
+        raise _refuse(str(e)) from e
+
 
 def study_next(annotator):
     """Listening test: the annotator's next blinded clip, or a thank-you when done."""
-    try:
-        clip, done, total = study().next_clip(annotator)
-    except StudyError as e:
-        raise _refuse(str(e)) from e
+    clip, done, total = _asked(study().next_clip, annotator)
     if total == 0:
         raise _refuse("No listening test has been prepared on this server yet.")
     if clip is None:
@@ -207,15 +211,11 @@ def study_next(annotator):
 
 
 def study_submit(annotator, clip, emotion, mos, comment, plays=0, served=0.0):
-    """Record an answer (`plays`, `served`: the page's own count of plays and when it showed the
-    clip; an API client has neither) and serve the next clip."""
+    """Record an answer (plays and time as the page counts them; an API client has none); serve the next."""
     if not clip:
         raise _refuse("Press 'Start / continue' first.")
-    try:
-        study().answer(annotator, clip, emotion, mos, comment, plays=plays if served else None,
-                       seconds=round(time.time() - served, 1) if served else None)
-    except StudyError as e:
-        raise _refuse(str(e)) from e
+    _asked(study().answer, annotator, clip, emotion, mos, comment, plays=plays if served else None,
+           seconds=round(time.time() - served, 1) if served else None)
     return (*study_next(annotator), None, None, "")
 
 
@@ -323,9 +323,8 @@ def _timeline_tab():
 
 def _listening_tab(demo: gr.Blocks):
     folder, lasting = study_folder(ROOT / "study")
-    where = (f"Answers are kept in `{folder}`." if lasting else
-             f"Answers are kept in `{folder}` on this server's own disk, which a Hugging Face Space wipes when it "
-             "restarts: give the Space persistent storage (then `/data` is used) or export the CSV often.")
+    where = f"Answers are kept in `{folder}`" + ("." if lasting else ", a disk a Hugging Face Space wipes on restart: "
+                                                 "give the Space persistent storage (`/data`) or export the CSV often.")
     gr.Markdown("Listen, then say which emotion you hear and how natural it sounds. Your answers are saved at "
                 "once; come back with the same ID to continue.")
     annotator = gr.Textbox(label="annotator ID")
@@ -339,17 +338,18 @@ def _listening_tab(demo: gr.Blocks):
     lt_comment = gr.Textbox(label="comment (optional)")
     submit = gr.Button("Submit answer (after listening)", variant="primary", interactive=False)
     # each clip served: no plays yet, the time it was served, Submit locked until it is played
-    fresh = dict(fn=lambda: (0, time.time(), gr.update(interactive=False)), outputs=[plays, served, submit],
-                 api_visibility="private")
+    fresh = dict(fn=lambda: (0, time.time(), gr.update(interactive=False)), outputs=[plays, served, submit])
     start.click(study_next, annotator, [clip, lt_audio, status], api_name="study_next", concurrency_id="study",
-                concurrency_limit=8).success(**fresh)
-    submit.click(study_submit, [annotator, clip, lt_emotion, lt_mos, lt_comment, plays, served],
-                 [clip, lt_audio, status, lt_emotion, lt_mos, lt_comment], api_name="study_submit",
-                 concurrency_id="study", concurrency_limit=8).success(**fresh)
+                concurrency_limit=8).success(**fresh, api_visibility="private")
+    # checked first by an event with no outputs, so that a refusal marks no control as failed
+    submit.click(lambda e, m: _asked(check_answer, e, m), [lt_emotion, lt_mos], api_visibility="private").success(
+        study_submit, [annotator, clip, lt_emotion, lt_mos, lt_comment, plays, served],
+        [clip, lt_audio, status, lt_emotion, lt_mos, lt_comment], api_name="study_submit", concurrency_id="study",
+        concurrency_limit=8).success(**fresh, api_visibility="private")
     lt_audio.play(lambda n: (n + 1, gr.update(interactive=True)), plays, [plays, submit], api_visibility="private")
-    # the ID is kept in this browser, so that a reload continues where the annotator left off
-    start.click(None, annotator, js=f"(id) => {{ localStorage.setItem('{ID_KEY}', id); }}")
-    demo.load(None, annotator, annotator, js=f"(typed) => typed || localStorage.getItem('{ID_KEY}') || ''")
+    # the ID is kept in this browser (localStorage), so that a reload continues where the annotator left off
+    start.click(None, annotator, js="(id) => { localStorage.setItem('emodiff_annotator', id); }")
+    demo.load(None, annotator, annotator, js="(typed) => typed || localStorage.getItem('emodiff_annotator') || ''")
     with gr.Accordion("Admin", open=False):
         gr.Markdown(where)
         token = gr.Textbox(label="admin token", type="password")

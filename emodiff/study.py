@@ -63,6 +63,14 @@ def check_annotator(annotator: str) -> str:
     return annotator
 
 
+def check_answer(emotion: str, mos) -> None:
+    """An answer names one of the emotions and a naturalness score from 1 to 5."""
+    if emotion not in EMOTIONS:
+        raise StudyError(f"Please choose one of: {', '.join(EMOTIONS)}.")
+    if mos is None or int(mos) != mos or not 1 <= int(mos) <= 5:
+        raise StudyError("Please rate naturalness from 1 (bad) to 5 (excellent).")
+
+
 class Study:
     """`folder` holds `study.sqlite` and the clips' audio files."""
 
@@ -132,10 +140,7 @@ class Study:
         reports them, so that a researcher can exclude answers given without listening.
         Returns True if stored."""
         annotator = check_annotator(annotator)
-        if emotion not in EMOTIONS:
-            raise StudyError(f"Please choose one of: {', '.join(EMOTIONS)}.")
-        if mos is None or int(mos) != mos or not 1 <= int(mos) <= 5:
-            raise StudyError("Please rate naturalness from 1 (bad) to 5 (excellent).")
+        check_answer(emotion, mos)
         comment = (comment or "")[:2000]
         with self._connect() as db:
             if db.execute("SELECT 1 FROM clips WHERE id = ?", (clip_id,)).fetchone() is None:

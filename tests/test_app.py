@@ -215,8 +215,8 @@ def test_timeline_of_a_long_recording(served, data_root, tmp_path):
 
 def test_browser_listening_test_must_play_no_default_and_resume(served, chromium):
     """Headless Chromium as an annotator: Submit stays locked until the clip is played, no
-    naturalness rating is preselected, the answer keeps its plays and time, and after a reload
-    the ID is still there and the test continues at the next clip."""
+    naturalness rating is preselected, a refused submit leaves every control usable, the answer
+    keeps its plays and time, and after a reload the ID is still there and the test continues."""
     from playwright.sync_api import expect, sync_playwright
 
     *_, url = served
@@ -233,7 +233,9 @@ def test_browser_listening_test_must_play_no_default_and_resume(served, chromium
         assert not any(page.get_by_role("radio", name=label).is_checked() for label, _ in app.ACR)
         page.get_by_label("Play", exact=True).first.click()
         expect(submit).to_be_enabled(timeout=15_000)
-        page.get_by_role("radio", name="angry").check()
+        submit.click()  # no emotion, no rating: refused with a message, and every control stays usable
+        expect(page.get_by_text("Please choose one of").first).to_be_visible(timeout=15_000)
+        page.get_by_role("radio", name="angry").check(timeout=5_000)
         page.get_by_role("radio", name="4 Good").check()
         submit.click()
         expect(page.get_by_text("Clip 2 of 3")).to_be_visible(timeout=30_000)
