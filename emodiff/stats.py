@@ -131,6 +131,27 @@ def rate_difference(hits_a: int, n_a: int, hits_b: int, n_b: int) -> tuple[float
     return d, d - math.hypot(p_a - lo_a, hi_b - p_b), d + math.hypot(hi_a - p_a, p_b - lo_b)
 
 
+def krippendorff_alpha(table, level: str, n: int = 1000, seed: int = 0) -> dict | None:
+    """Krippendorff's alpha of a (raters, clips) table, NaN where a rater did not rate (unlike
+    Fleiss' kappa it allows any number of raters per clip), `level` "nominal" for labels or
+    "interval" for scores, with a bootstrap interval over clips. Only clips rated twice or more
+    count; None when fewer than two such clips."""
+    import krippendorff
+
+    table = np.asarray(table, float)
+    table = table[:, (~np.isnan(table)).sum(0) >= 2]
+    if table.shape[1] < 2 or len(np.unique(table[~np.isnan(table)])) < 2:
+        return None
+    draws = []
+    for idx in resamples(table.shape[1], None, n, seed):
+        sample = table[:, idx]
+        if len(np.unique(sample[~np.isnan(sample)])) > 1:  # one value everywhere: alpha undefined
+            draws.append(krippendorff.alpha(reliability_data=sample, level_of_measurement=level))
+    return {"alpha": float(krippendorff.alpha(reliability_data=table, level_of_measurement=level)),
+            "ci95": [float(np.nanpercentile(draws, 2.5)), float(np.nanpercentile(draws, 97.5))],
+            "clips": int(table.shape[1]), "raters": int(table.shape[0])}
+
+
 def fleiss_kappa(ratings: list[list[str]]) -> float | None:
     """Agreement beyond chance among raters (Fleiss 1971); clips may have different rater
     counts (each clip's agreement uses its own count)."""

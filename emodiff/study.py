@@ -20,8 +20,10 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from .data import EMOTIONS
-from .stats import clustered_mean, fleiss_kappa, wilson
+from .stats import clustered_mean, fleiss_kappa, krippendorff_alpha, wilson
 
 SOURCES = ("real", "enhanced", "generated")
 # ITU-T P.800's absolute category rating (label, score), best first: the naturalness question.
@@ -193,5 +195,17 @@ class Study:
                                "mos_ci_resamples": "annotators" if mos["resamples"] == "groups" else mos["resamples"]}
         return {"clips": total, "answers": len(rows),
                 "progress": {a: {"answered": n, "total": total} for a, n in sorted(progress.items())},
-                "sources": sources, "fleiss_kappa": fleiss_kappa(multi),
-                "fleiss_kappa_rests_on": f"{len(multi)} clips rated by two or more"}
+                "sources": sources, "krippendorff_alpha": self.agreement(rows),
+                "fleiss_kappa": fleiss_kappa(multi), "fleiss_kappa_rests_on": f"{len(multi)} clips rated by two or more"}
+
+    @staticmethod
+    def agreement(rows: list[dict]) -> dict:
+        """Krippendorff's alpha over the clips rated twice or more: on the emotion (nominal) and on
+        naturalness (interval), each with its bootstrap interval over clips."""
+        annotators = sorted({r["annotator"] for r in rows})
+        clips = sorted({r["clip"] for r in rows})
+        emotion, mos = (np.full((len(annotators), len(clips)), np.nan) for _ in range(2))
+        for r in rows:
+            i, j = annotators.index(r["annotator"]), clips.index(r["clip"])
+            emotion[i, j], mos[i, j] = EMOTIONS.index(r["answered_emotion"]), r["mos"]
+        return {"emotion": krippendorff_alpha(emotion, "nominal"), "mos": krippendorff_alpha(mos, "interval")}

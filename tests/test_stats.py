@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from emodiff.stats import (rate_difference, speaker_bootstrap_ua, t_interval, unweighted_accuracy, wilcoxon_paired,
+from emodiff.stats import (krippendorff_alpha, rate_difference, speaker_bootstrap_ua, t_interval, unweighted_accuracy, wilcoxon_paired,
                            wilson)
 
 
@@ -35,3 +35,15 @@ def test_rate_difference_matches_newcombe_1998():
     """Newcombe (1998), Statistics in Medicine 17:873, example (a): 56/70 - 48/80, method 10."""
     d, low, high = rate_difference(56, 70, 48, 80)
     assert d == pytest.approx(0.2) and low == pytest.approx(0.0524, abs=5e-4) and high == pytest.approx(0.3339, abs=5e-4)
+
+
+def test_krippendorff_alpha_matches_the_worked_example():
+    """Krippendorff (2011), "Computing Krippendorff's alpha-reliability", the 3-rater, 15-unit
+    example with missing ratings: nominal 0.691, interval 0.811."""
+    n = np.nan
+    table = [[n, n, n, n, n, 3, 4, 1, 2, 1, 1, 3, 3, n, 3], [1, n, 2, 1, 3, 3, 4, 3, n, n, n, n, n, n, n],
+             [n, n, 2, 1, 3, 4, 4, n, 2, 1, 1, 3, 3, n, 4]]
+    nominal, interval = krippendorff_alpha(table, "nominal", n=200), krippendorff_alpha(table, "interval", n=200)
+    assert nominal["alpha"] == pytest.approx(0.691, abs=1e-3) and interval["alpha"] == pytest.approx(0.811, abs=1e-3)
+    assert nominal["clips"] == 12 and nominal["ci95"][0] < nominal["alpha"] <= nominal["ci95"][1]
+    assert krippendorff_alpha([[1, 2], [n, n]], "nominal") is None  # no clip rated twice

@@ -72,6 +72,8 @@ def test_summary_and_csv(study):
     assert s["answers"] == 12 and s["progress"]["a1"] == {"answered": 4, "total": 4}
     assert s["sources"]["real"]["accuracy"] == 1.0 and s["sources"]["generated"]["accuracy"] == 0.0
     assert s["sources"]["real"]["mos"] == 4.0 and s["fleiss_kappa"] == pytest.approx(1.0)
+    assert s["krippendorff_alpha"]["emotion"]["alpha"] == pytest.approx(1.0)
+    assert s["krippendorff_alpha"]["mos"] is None  # every rating a 4: agreement is undefined, not perfect
     rows = list(csv.DictReader(io.StringIO(study.export_csv())))
     assert len(rows) == 12 and {"annotator", "clip", "source", "intended_emotion", "answered_emotion",
                                 "mos"} <= set(rows[0])
