@@ -34,6 +34,12 @@ def resamples(n_clips: int, groups=None, n: int = 2000, seed: int = 0):
         yield np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
 
 
+def percentile_interval(draws, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` share of bootstrap `draws` (NaN draws, where a statistic was undefined, left out)."""
+    tail = (1 - level) / 2 * 100
+    return float(np.nanpercentile(draws, tail)), float(np.nanpercentile(draws, 100 - tail))
+
+
 def paired_bootstrap(p_a: np.ndarray, p_b: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0,
                      groups=None):
     """UA(a) - UA(b) on the same test clips, with a 95 % interval from `resamples` (pass the
@@ -41,8 +47,7 @@ def paired_bootstrap(p_a: np.ndarray, p_b: np.ndarray, y: np.ndarray, n: int = 2
     Returns (difference, low, high)."""
     diffs = [unweighted_accuracy(p_a[idx], y[idx]) - unweighted_accuracy(p_b[idx], y[idx])
              for idx in resamples(len(y), groups, n, seed)]
-    return (unweighted_accuracy(p_a, y) - unweighted_accuracy(p_b, y),
-            float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
+    return (unweighted_accuracy(p_a, y) - unweighted_accuracy(p_b, y), *percentile_interval(diffs))
 
 
 def compare_to(correct: dict, reference: str, y: np.ndarray, corpora: np.ndarray, speakers: np.ndarray) -> dict:
@@ -70,8 +75,7 @@ def speaker_bootstrap_ua(correct: np.ndarray, y: np.ndarray, speakers, n: int = 
     resampling clips would make the interval too narrow. Returns (UA, low, high)."""
     correct, y = np.asarray(correct, float), np.asarray(y)
     draws = [unweighted_accuracy(correct[idx], y[idx]) for idx in resamples(len(y), speakers, n, seed)]
-    tail = (1 - level) / 2 * 100
-    return unweighted_accuracy(correct, y), float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))
+    return (unweighted_accuracy(correct, y), *percentile_interval(draws, level))
 
 
 def clustered_mean(values, groups, n: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
@@ -84,10 +88,7 @@ def clustered_mean(values, groups, n: int = 2000, seed: int = 0, level: float = 
         mean, low, high = t_interval(values, level)
         return {"mean": mean, "ci95": [low, high], "resamples": "answers (one group: too narrow)"}
     draws = [values[idx].mean() for idx in resamples(len(values), groups, n, seed)]
-    tail = (1 - level) / 2 * 100
-    return {"mean": float(values.mean()), "ci95": [float(np.percentile(draws, tail)),
-                                                   float(np.percentile(draws, 100 - tail))],
-            "resamples": "groups"}
+    return {"mean": float(values.mean()), "ci95": list(percentile_interval(draws, level)), "resamples": "groups"}
 
 
 def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
@@ -148,7 +149,7 @@ def krippendorff_alpha(table, level: str, n: int = 1000, seed: int = 0) -> dict 
         if len(np.unique(sample[~np.isnan(sample)])) > 1:  # one value everywhere: alpha undefined
             draws.append(krippendorff.alpha(reliability_data=sample, level_of_measurement=level))
     return {"alpha": float(krippendorff.alpha(reliability_data=table, level_of_measurement=level)),
-            "ci95": [float(np.nanpercentile(draws, 2.5)), float(np.nanpercentile(draws, 97.5))],
+            "ci95": list(percentile_interval(draws)),
             "clips": int(table.shape[1]), "raters": int(table.shape[0])}
 
 
