@@ -199,7 +199,7 @@ class Renderer:
         confidence = self.judge.confidences(out)[job.source.emotion]
         kept = s.filter_confidence is None or confidence >= s.filter_confidence
         if kept:
-            wave, _ = set_loudness(self.pipe.vocoder(out).numpy(), cfg.sample_rate, loudness(samples, cfg.sample_rate))
+            wave, *_ = set_loudness(self.pipe.vocoder(out).numpy(), cfg.sample_rate, loudness(samples, cfg.sample_rate))
             target = Path(s.out_dir) / "wav" / job.out_name
             replace_atomically(target, lambda tmp: save_audio(tmp, wave, cfg.sample_rate))
             if s.save_mels:

@@ -25,14 +25,14 @@ def loudness(samples: np.ndarray, rate: int) -> float:
     return 20 * np.log10(rms) - 0.691 if rms > 0 else float("-inf")
 
 
-def set_loudness(samples: np.ndarray, rate: int, target: float = TARGET_LUFS) -> tuple[np.ndarray, float]:
+def set_loudness(samples: np.ndarray, rate: int, target: float = TARGET_LUFS) -> tuple[np.ndarray, float, float]:
     """`samples` scaled to `target` LUFS, as far as the peak allows (PEAK): returns (scaled
-    float32 samples, the loudness reached). Silence is returned as it is."""
+    float32 samples, the loudness it had, the loudness reached). Silence is returned as it is."""
     samples = np.asarray(samples, dtype=np.float32)
     current = loudness(samples, rate)
     if not np.isfinite(current):
-        return samples, current
+        return samples, current, current
     gain = 10 ** ((target - current) / 20)
     peak = float(np.max(np.abs(samples)))
     gain = min(gain, PEAK / peak) if peak > 0 else gain
-    return (samples * gain).astype(np.float32), current + 20 * np.log10(gain)
+    return (samples * gain).astype(np.float32), current, current + 20 * np.log10(gain)
