@@ -173,3 +173,29 @@ def _window_edges(windows) -> list[tuple[float, float]]:
         right = (centre + (after[0] + after[1]) / 2) / 2 if after else end
         edges.append((left, right))
     return edges
+
+
+def plot_study(summary: dict):
+    """A listening test's results with their 95 % intervals: per source, recognition and MOS
+    (label); per comparison, how often the first was chosen (A/B); per condition, the MUSHRA
+    score. Returns the Figure."""
+    panels = {"label": [("sources", "accuracy", "recognised (share)", (0, 1)), ("sources", "mos", "MOS (1-5)", (1, 5))],
+              "ab": [("comparisons", "preferred", "first chosen (share)", (0, 1))],
+              "mushra": [("conditions", "score", "score (0-100)", (0, 100))]}[summary["design"]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, constrained_layout=True)
+    for ax, (group, key, label, limits) in zip(axes[0], panels):
+        names = list(summary.get(group, {}))
+        values = [summary[group][n][key] for n in names]
+        ci = np.array([summary[group][n][f"{key}_ci95"] for n in names], float).reshape(-1, 2)
+        ax.bar(range(len(names)), values, color="#4c72b0")
+        ax.errorbar(range(len(names)), values, yerr=np.abs(ci.T - values), fmt="none", color="black", capsize=4)
+        ax.set_xticks(range(len(names)), [f"{n}\n(n={summary[group][n]['n']})" for n in names], fontsize=8)
+        ax.set_ylim(*limits)
+        ax.set_ylabel(label)
+        if summary["design"] == "ab":
+            ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+    excluded = len(summary["excluded"])
+    fig.suptitle(f"{summary['design']} study: {summary['answers']} answers, {len(summary['annotators'])} annotators"
+                 f"{f', {excluded} excluded' if excluded else ''}; bars: 95 % CI over annotators / Wilson",
+                 fontsize=9)
+    return fig
