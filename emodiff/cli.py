@@ -128,11 +128,34 @@ def _make_study(args) -> None:
     from .make_study import make_study
 
     _, test = speaker_fold(index_corpora(args.data_root, EMOTIONS), args.fold)
-    study = make_study(args.out, test, EmoDiff(args.checkpoints, pipeline=args.pipeline).pipeline,
+    study = make_study(args.out, test, EmoDiff(args.checkpoints, pipeline=args.pipeline).pipeline, args.design,
                        n_per_source=args.n, strength=args.strength, steps=args.steps, guidance=args.guidance,
-                       seed=args.seed or 0, target_lufs=args.lufs)
-    print(f"{len(study.clip_ids())} clips in {study.folder} (real, enhanced, generated: {args.n} each), "
-          f"at {args.lufs:g} LUFS")
+                       seed=args.seed or 0, target_lufs=args.lufs, anchors=args.anchors, repeats=args.repeats,
+                       min_catch_pass=args.min_catch_pass)
+    print(f"{args.design} study in {study.folder}: {len(study.items())} items, {len(study.clip_ids())} clips at "
+          f"{args.lufs:g} LUFS; serve it with EMODIFF_STUDY_DIR={study.folder} python app.py")
+
+
+def _analyse_study(args) -> None:
+    from .plotting import plot_study, save_figure
+    from .study import MIN_CATCH_PASS, Study
+    from .study_analysis import analyse, read_export, summary_markdown
+
+    if args.answers.is_dir():
+        study = Study(args.answers)
+        rows, design, rule, items = study.rows(), study.design, study.min_catch_pass, len(study.items())
+    else:
+        rows, items = read_export(args.answers), None
+        if not rows:
+            raise ValueError(f"{args.answers} holds no answers.")
+        design = rows[0]["design"]
+        rule = MIN_CATCH_PASS[design]
+    summary = analyse(rows, design, rule if args.min_catch_pass is None else args.min_catch_pass, items)
+    print(summary_markdown(summary))
+    if args.out:
+        args.out.write_text(json.dumps(summary, indent=1))
+    if args.plot:
+        save_figure(plot_study(summary), args.plot)
 
 
 def _timeline(args) -> None:
@@ -224,8 +247,8 @@ def _data_commands(sub) -> None:
 
 
 def _model_commands(sub) -> None:
-    """What the app does, from the shell: recognise, generate, enhance, prepare a listening test."""
-    from .data import DEFAULT_DATA_ROOT, EMOTIONS
+    """What the app does, from the shell: recognise, generate, enhance."""
+    from .data import EMOTIONS
 
     p = sub.add_parser("classify", help="emotion confidences for one clip, or several of one speaker")
     p.add_argument("audio", nargs="+")
@@ -253,22 +276,48 @@ def _model_commands(sub) -> None:
     _sampling_args(p)
     p.set_defaults(func=_enhance)
 
-    p = sub.add_parser("make-study", help="prepare a blind listening test (real/enhanced/generated clips)",
-                       description="Prepare a blind listening test in OUT: N real clips of the fold's speakers, N "
-                       "others enhanced toward another emotion, N generated (lengths those of the real clips), "
-                       "every clip at one loudness, under opaque names. Serve it with the app "
-                       "(EMODIFF_STUDY_DIR=OUT).")
+
+def _study_commands(sub) -> None:
+    """Listening tests: prepare one, analyse its answers."""
+    from .data import DEFAULT_DATA_ROOT
+    from .study import DESIGNS
+
+    p = sub.add_parser("make-study", help="prepare a blind listening test (label, A/B or MUSHRA)",
+                       description="Prepare a blind listening test in OUT from the fold's speakers, every clip at "
+                       "one loudness, under opaque names. label: N real, N enhanced toward another emotion, N "
+                       "generated clips (lengths those of the real ones), plus catch trials. ab: N pairs real vs "
+                       "enhanced ('which sounds more <target>?'), N pairs real vs generated ('which sounds more "
+                       "natural?'), plus anchor pairs. mushra: N pages, each a real reference with its hidden copy, "
+                       "a 3.5 kHz low-pass anchor, the vocoder alone, and the diffusion's clearer and converted "
+                       "versions. Serve it with the app (EMODIFF_STUDY_DIR=OUT).")
+    p.add_argument("--design", choices=DESIGNS, default="label", help="the kind of test (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("study"), help="the study folder (default: %(default)s)")
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="the corpora (default: %(default)s)")
     p.add_argument("--fold", type=int, default=0,
                    help="speaker fold whose clips are used: the shipped diffusion model never heard fold 0")
-    p.add_argument("--n", type=int, default=12, help="clips per source, so 3 N in all (default: %(default)s)")
+    p.add_argument("--n", type=int, default=12, help="clips, pairs or pages of each kind (default: %(default)s)")
     p.add_argument("--strength", type=float, default=0.5,
                    help="how much of each enhanced clip is noised and redrawn, 0-1 (default: %(default)s)")
     p.add_argument("--lufs", type=float, default=TARGET_LUFS,
                    help="the loudness every clip is set to, ITU-R BS.1770 LUFS (default: %(default)s)")
+    p.add_argument("--anchors", type=int, default=2,
+                   help="catch trials of an unmistakable emotion (label, ab; default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=2, help="catch trials: clips heard twice (label; default: "
+                   "%(default)s); MUSHRA's catch trial is each page's hidden reference")
+    p.add_argument("--min-catch-pass", type=float, help="the exclusion rule: annotators passing a smaller share "
+                   "of their catch trials are left out (default: 0.75; MUSHRA 0.85, BS.1534-3)")
     _sampling_args(p, plot=False)
     p.set_defaults(func=_make_study)
+
+    p = sub.add_parser("analyse-study", help="a listening test's statistics, from its folder or an exported CSV",
+                       description="Print the summary tables of a study (folder) or of its CSV export: per annotator "
+                       "(catch trials passed, agreement, excluded), then per source / comparison / condition "
+                       "with 95 %% intervals over annotators, and Krippendorff's alpha.")
+    p.add_argument("answers", type=Path, help="a study folder, or the CSV the admin view exports")
+    p.add_argument("--out", type=Path, help="also write the summary as JSON")
+    p.add_argument("--plot", type=Path, help="also plot the summary to a PNG")
+    p.add_argument("--min-catch-pass", type=float, help="apply another exclusion rule than the study's")
+    p.set_defaults(func=_analyse_study)
 
 
 def _timeline_command(sub) -> None:
@@ -327,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_commands(sub)
     _augment_command(sub)
     _timeline_command(sub)
+    _study_commands(sub)
     _data_commands(sub)
     _space_command(sub)
     return parser

@@ -26,12 +26,12 @@ def test_blinded_order_is_per_annotator_and_resumes(study):
     assert study.order("ann1") == study.order("ann1")
     orders = {tuple(study.order(f"ann{i}")) for i in range(10)}
     assert len(orders) > 1  # not everyone hears the same order
-    first, done, total = study.next_clip("ann1")
+    first, done, total = study.next_item("ann1")
     assert (done, total) == (0, 4)
     study.answer("ann1", first, "angry", 4, "ok")
     # A new Study object (a restarted server) continues where the annotator left off.
     again = Study(study.folder)
-    nxt, done, _ = again.next_clip("ann1")
+    nxt, done, _ = again.next_item("ann1")
     assert done == 1 and nxt != first and nxt == study.order("ann1")[1]
 
 
@@ -69,7 +69,7 @@ def test_summary_and_csv(study):
         for clip, emotion in zip(["c0", "c1", "c2", "c3"], ["angry", "sad", "happy", "neutral"]):
             study.answer(ann, clip, emotion, 4)
     s = study.summary()
-    assert s["answers"] == 12 and s["progress"]["a1"] == {"answered": 4, "total": 4}
+    assert s["answers"] == 12 and (s["annotators"]["a1"]["answered"], s["annotators"]["a1"]["total"]) == (4, 4)
     assert s["sources"]["real"]["accuracy"] == 1.0 and s["sources"]["generated"]["accuracy"] == 0.0
     assert s["sources"]["real"]["mos"] == 4.0 and s["fleiss_kappa"] == pytest.approx(1.0)
     assert s["krippendorff_alpha"]["emotion"]["alpha"] == pytest.approx(1.0)
@@ -108,12 +108,13 @@ def test_mos_interval_resamples_annotators(study):
 
 def test_make_study_sets_every_clip_to_one_loudness_and_real_lengths(tiny_pipeline, data_root, tmp_path):
     """Level and length must not give a clip's source away: every clip within 0.5 LU of the
-    target, generated clips as long as the real ones."""
+    target, generated clips as long as the real ones; catch trials mixed in: anchors of a clear
+    emotion, repeats of clips already in the study."""
     import soundfile as sf
 
     from emodiff.data import EMOTIONS, index_corpora
     from emodiff.loudness import loudness
-    from emodiff.make_study import make_study
+    from emodiff.make_study import ANCHOR_EMOTIONS, make_study
 
     records = [r for r in index_corpora(data_root, EMOTIONS) if r.speaker == "emodb_03"]
     study = make_study(tmp_path / "s", records, tiny_pipeline(), n_per_source=2, steps=2, target_lufs=-26.0)
@@ -121,9 +122,34 @@ def test_make_study_sets_every_clip_to_one_loudness_and_real_lengths(tiny_pipeli
     for clip in study.clip_ids():
         wave, rate = sf.read(study.clip_path(clip))
         levels[clip], lengths[clip] = loudness(wave, rate), len(wave) / rate
-    assert len(levels) == 6 and all(abs(v + 26.0) <= 0.5 for v in levels.values()), levels
-    with study._connect() as db:
-        source = dict(db.execute("SELECT id, source FROM clips"))
-    real = sorted(lengths[c] for c, s in source.items() if s == "real")
-    generated = sorted(lengths[c] for c, s in source.items() if s == "generated")
+    assert len(levels) == 10 and all(abs(v + 26.0) <= 0.5 for v in levels.values()), levels
+    clips = study.clips()
+    catch = {k: c["meta"] for k, c in clips.items() if "catch" in c["meta"]}
+    anchors = [k for k, m in catch.items() if m["catch"] == "anchor"]
+    repeats = [m["of"] for m in catch.values() if m["catch"] == "repeat"]
+    assert len(anchors) == 2 and {clips[k]["emotion"] for k in anchors} <= set(ANCHOR_EMOTIONS)
+    assert len(repeats) == 2 and set(repeats) <= set(clips) - set(catch)
+    real = sorted(lengths[c] for c, v in clips.items() if v["source"] == "real" and c not in catch)
+    generated = sorted(lengths[c] for c, v in clips.items() if v["source"] == "generated")
     assert generated == pytest.approx(real, abs=0.1)  # to the mel frame and the sampler's rounding
+
+
+def test_make_study_ab_and_mushra(tiny_pipeline, data_root, tmp_path):
+    """An A/B study: pairs of the named comparisons plus anchor pairs; a MUSHRA study: per page a
+    real reference, its hidden copy, the low-pass anchor, the vocoder alone and two enhancements."""
+    from emodiff.data import EMOTIONS, index_corpora
+    from emodiff.make_study import make_study
+
+    records = [r for r in index_corpora(data_root, EMOTIONS) if r.speaker == "emodb_03"]
+    ab = make_study(tmp_path / "ab", records, tiny_pipeline(), "ab", n_per_source=1, steps=2, anchors=1)
+    trials = [ab.trial(t, "someone") for t in ab.items()]
+    assert sorted(t["meta"]["comparison"] for t in trials) == ["anchor", "enhanced vs real (more of the target "
+                                                                "emotion)", "generated vs real (more natural)"]
+    anchor, = [t for t in trials if t["meta"].get("catch")]
+    assert anchor["meta"]["expect"] in anchor["shown"]
+    mushra = make_study(tmp_path / "mushra", records, tiny_pipeline(), "mushra", n_per_source=1, steps=2)
+    page = mushra.trial(mushra.items()[0], "someone")
+    clips = mushra.clips()
+    assert clips[page["reference"]]["source"] == "real" and mushra.min_catch_pass == 0.85
+    assert sorted(clips[c]["source"] for c in page["shown"]) == ["anchor", "clearer", "enhanced", "reference",
+                                                                 "vocoded"]
