@@ -6,11 +6,10 @@ in the background. Environment (README, "The app"): EMODIFF_CHECKPOINTS, EMODIFF
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
 import os
-import threading
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +19,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
 
 from emodiff import EMOTIONS, AudioError  # noqa: E402
 from emodiff.audio import audio_info, load_clips, read_span, save_audio  # noqa: E402
@@ -28,7 +26,8 @@ from emodiff.checkpoint import CheckpointError  # noqa: E402
 from emodiff.plotting import plot_mels, plot_timeline  # noqa: E402
 from emodiff.sampling import DEFAULT_GUIDANCE  # noqa: E402
 from emodiff.service import CHECKPOINTS, EmoDiff  # noqa: E402
-from emodiff.study import ACR, Study, StudyError, check_answer, study_folder  # noqa: E402
+from emodiff.study import Study, study_folder  # noqa: E402
+from emodiff.study_page import StudyPage, refuse  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
@@ -51,7 +50,7 @@ def study() -> Study:
 def _refuse(message: str) -> gr.Error:
     """A user's mistake: one line in the log, a message on the page, no traceback."""
     log.info("refused: %s", message)
-    return gr.Error(message, print_exception=False)
+    return refuse(message)
 
 
 def _model(action, *args, **kwargs):
@@ -191,53 +190,6 @@ def play_segment(path, rows, evt: gr.SelectData):
 
 
 
-def _asked(fn, *args, **kwargs):
-    """A listening-test call; a request the study refuses is a message for the annotator."""
-    try:
-        return fn(*args, **kwargs)
-    except StudyError as e:
-        raise _refuse(str(e)) from e
-
-
-def study_next(annotator):
-    """Listening test: the annotator's next blinded clip, or a thank-you when done."""
-    clip, done, total = _asked(study().next_clip, annotator)
-    if total == 0:
-        raise _refuse("No listening test has been prepared on this server yet.")
-    if clip is None:
-        return "", None, f"All {total} clips rated. Thank you!"
-    wave, sr = sf.read(study().clip_path(clip), dtype="int16")
-    return clip, (sr, wave), f"Clip {done + 1} of {total}"
-
-
-def study_submit(annotator, clip, emotion, mos, comment, plays=0, served=0.0):
-    """Record an answer (plays and time as the page counts them; an API client has none); serve the next."""
-    if not clip:
-        raise _refuse("Press 'Start / continue' first.")
-    _asked(study().answer, annotator, clip, emotion, mos, comment, plays=plays if served else None,
-           seconds=round(time.time() - served, 1) if served else None)
-    return (*study_next(annotator), None, None, "")
-
-
-def _admin(token) -> Study:
-    expected = os.environ.get("EMODIFF_ADMIN_TOKEN")
-    if not expected:
-        raise _refuse("The admin view is off on this server (EMODIFF_ADMIN_TOKEN is not set).")
-    if not hmac.compare_digest(str(token or ""), expected):
-        raise _refuse("Wrong or missing admin token.")
-    return study()
-
-
-def study_summary(token):
-    return _admin(token).summary()
-
-
-def study_export(token):
-    path = _download_path("listening_test.csv")
-    path.write_text(_admin(token).export_csv())
-    return str(path)
-
-
 # ---- layout ------------------------------------------------------------------------------
 
 def _recognise_tab():
@@ -323,42 +275,12 @@ def _timeline_tab():
 
 def _listening_tab(demo: gr.Blocks):
     folder, lasting = study_folder(ROOT / "study")
-    where = f"Answers are kept in `{folder}`" + ("." if lasting else ", a disk a Hugging Face Space wipes on restart: "
-                                                 "give the Space persistent storage (`/data`) or export the CSV often.")
-    gr.Markdown("Listen, then say which emotion you hear and how natural it sounds. Your answers are saved at "
-                "once; come back with the same ID to continue.")
-    annotator = gr.Textbox(label="annotator ID")
-    plays, served = gr.State(0), gr.State(0.0)
-    start = gr.Button("Start / continue")
-    clip = gr.Textbox(visible=False)  # opaque clip ID: tells nothing about the source
-    status = gr.Markdown()
-    lt_audio = gr.Audio(label="clip", interactive=False)
-    lt_emotion = gr.Radio(list(EMOTIONS), label="which emotion?")
-    lt_mos = gr.Radio(ACR, label="how natural does it sound? (ITU-T P.800 opinion scale)")  # none preselected
-    lt_comment = gr.Textbox(label="comment (optional)")
-    submit = gr.Button("Submit answer (after listening)", variant="primary", interactive=False)
-    # each clip served: no plays yet, the time it was served, Submit locked until it is played
-    fresh = dict(fn=lambda: (0, time.time(), gr.update(interactive=False)), outputs=[plays, served, submit])
-    start.click(study_next, annotator, [clip, lt_audio, status], api_name="study_next", concurrency_id="study",
-                concurrency_limit=8).success(**fresh, api_visibility="private")
-    # checked first by an event with no outputs, so that a refusal marks no control as failed
-    submit.click(lambda e, m: _asked(check_answer, e, m), [lt_emotion, lt_mos], api_visibility="private").success(
-        study_submit, [annotator, clip, lt_emotion, lt_mos, lt_comment, plays, served],
-        [clip, lt_audio, status, lt_emotion, lt_mos, lt_comment], api_name="study_submit", concurrency_id="study",
-        concurrency_limit=8).success(**fresh, api_visibility="private")
-    lt_audio.play(lambda n: (n + 1, gr.update(interactive=True)), plays, [plays, submit], api_visibility="private")
-    # the ID is kept in this browser (localStorage), so that a reload continues where the annotator left off
-    start.click(None, annotator, js="(id) => { localStorage.setItem('emodiff_annotator', id); }")
-    demo.load(None, annotator, annotator, js="(typed) => typed || localStorage.getItem('emodiff_annotator') || ''")
+    page = StudyPage(study())
+    page.build(demo)
     with gr.Accordion("Admin", open=False):
-        gr.Markdown(where)
-        token = gr.Textbox(label="admin token", type="password")
-        with gr.Row():
-            show, export_button = gr.Button("Show summary"), gr.Button("Export CSV")
-        summary = gr.JSON(label="progress, agreement, accuracy and MOS per source")
-        export = gr.File(label="answers (CSV)")
-        show.click(study_summary, token, summary, api_name="study_summary", concurrency_id="study")
-        export_button.click(study_export, token, export, api_name="study_export", concurrency_id="study")
+        gr.Markdown(f"Answers are kept in `{folder}`" + ("." if lasting else ", a disk a Hugging Face Space wipes on "
+                    "restart: give the Space persistent storage (`/data`) or export often."))
+        page.build_admin(_download_path)
 
 
 def build_demo() -> gr.Blocks:

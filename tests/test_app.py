@@ -1,6 +1,8 @@
 """The real app, served on loopback, driven through gradio_client as a user's browser would.
 Every test here talks to a server: all are `slow`."""
+import contextlib
 import csv
+import json
 import os
 import shutil
 import socket
@@ -11,6 +13,8 @@ from gradio_client import Client, handle_file
 
 import app
 from emodiff.audio import save_audio
+from emodiff.study import ACR
+from emodiff.study_page import admin
 
 from .conftest import EMODB_CLIP, SR, bad_and_odd_inputs, tone
 
@@ -24,6 +28,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serving(study: "app.Study", release):
+    """The app on loopback over `study` with the models in `release`; yields its URL."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EMODIFF_CHECKPOINTS", str(release))
+    mp.setenv("EMODIFF_STUDY_DIR", str(study.folder))
+    mp.setenv("EMODIFF_ADMIN_TOKEN", TOKEN)
+    for cached in (app.models, app.study):
+        cached.cache_clear()
+    demo = app.build_demo().queue(default_concurrency_limit=2)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_UPLOAD)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        mp.undo()
+        for cached in (app.models, app.study):
+            cached.cache_clear()
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, data_root, tiny_release):
     """Tiny models (fast, no shipped weights needed), a prepared study, the app on loopback."""
@@ -32,23 +58,11 @@ def served(tmp_path_factory, data_root, tiny_release):
     for i, source in enumerate(["real", "enhanced", "generated"]):
         save_audio(study.folder / f"clip{i}.wav", tone(0.6, freq=200 + 50 * i), SR)
         study.add_clip(f"clip{i}", f"clip{i}.wav", source, "angry")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EMODIFF_CHECKPOINTS", str(tiny_release))
-    mp.setenv("EMODIFF_STUDY_DIR", str(root / "study"))
-    mp.setenv("EMODIFF_ADMIN_TOKEN", TOKEN)
-    for cached in (app.models, app.study):
-        cached.cache_clear()
-    demo = app.build_demo().queue(default_concurrency_limit=2)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_UPLOAD)
-    url = f"http://127.0.0.1:{port}/"
-    client = Client(url, verbose=False)
-    yield client, root, url
-    demo.close()
-    mp.undo()
-    for cached in (app.models, app.study):
-        cached.cache_clear()
+    save_audio(study.folder / "clip3.wav", tone(0.6, freq=400), SR)  # two catch trials
+    study.add_clip("clip3", "clip3.wav", "real", "angry", {"catch": "anchor"})
+    study.add_clip("clip4", "clip0.wav", "real", "angry", {"catch": "repeat", "of": "clip0"})
+    with serving(study, tiny_release) as url:
+        yield Client(url, verbose=False), root, url
 
 
 def test_classify(served):
@@ -128,19 +142,20 @@ def test_upload_size_limit(served, tmp_path):
 def test_listening_test_writes_resumes_and_exports(served, tmp_path):
     client, *_ = served
     clip, audio, status = client.predict("annotator_1", api_name="/study_next")
-    assert clip and "Clip 1 of 3" in status
+    assert clip and "Clip 1 of 5" in status
     clip2, _, status, *_ = client.predict("annotator_1", clip, "angry", 4, "clear", api_name="/study_submit")
-    assert "Clip 2 of 3" in status and clip2 != clip
+    assert "Clip 2 of 5" in status and clip2 != clip
     # Reload: a fresh request with the same ID continues at clip 2.
     again, _, status = client.predict("annotator_1", api_name="/study_next")
-    assert again == clip2 and "Clip 2 of 3" in status
+    assert again == clip2 and "Clip 2 of 5" in status
     with pytest.raises(Exception, match="admin token"):
         client.predict("wrong", api_name="/study_summary")
-    summary = client.predict(TOKEN, api_name="/study_summary")
-    assert summary["answers"] == 1 and summary["progress"]["annotator_1"]["answered"] == 1
-    path = client.predict(TOKEN, api_name="/study_export")
-    rows = list(csv.DictReader(open(path)))
+    tables, summary = client.predict(TOKEN, api_name="/study_summary")
+    assert summary["annotators"]["annotator_1"]["answered"] == 1 and "| annotator_1 | 1 of 5 |" in tables
+    answers, summary_file = client.predict(TOKEN, api_name="/study_export")
+    rows = list(csv.DictReader(open(answers)))
     assert len(rows) == 1 and rows[0]["annotator"] == "annotator_1" and rows[0]["mos"] == "4"
+    assert json.loads(open(summary_file).read())["design"] == "label"
 
 
 def test_handlers_directly(data_root, monkeypatch, tmp_path):
@@ -151,7 +166,7 @@ def test_handlers_directly(data_root, monkeypatch, tmp_path):
     assert refused.value.print_exception is False
     monkeypatch.delenv("EMODIFF_ADMIN_TOKEN", raising=False)
     with pytest.raises(gr.Error, match="admin view is off"):
-        app.study_summary("anything")
+        admin(app.Study(tmp_path / "any"), "anything")
     monkeypatch.setenv("EMODIFF_STUDY_DIR", str(tmp_path / "answers"))
     assert app.study_folder(tmp_path) == (tmp_path / "answers", True)
     monkeypatch.delenv("EMODIFF_STUDY_DIR")
@@ -227,10 +242,10 @@ def test_browser_listening_test_must_play_no_default_and_resume(served, chromium
         page.get_by_role("tab", name="Listening test").click()
         page.get_by_label("annotator ID").fill("browser_b1")
         page.get_by_role("button", name="Start / continue").click()
-        expect(page.get_by_text("Clip 1 of 3")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Clip 1 of 5")).to_be_visible(timeout=30_000)
         submit = page.get_by_role("button", name="Submit answer (after listening)")
         expect(submit).to_be_disabled()
-        assert not any(page.get_by_role("radio", name=label).is_checked() for label, _ in app.ACR)
+        assert not any(page.get_by_role("radio", name=label).is_checked() for label, _ in ACR)
         page.get_by_label("Play", exact=True).first.click()
         expect(submit).to_be_enabled(timeout=15_000)
         submit.click()  # no emotion, no rating: refused with a message, and every control stays usable
@@ -238,12 +253,12 @@ def test_browser_listening_test_must_play_no_default_and_resume(served, chromium
         page.get_by_role("radio", name="angry").check(timeout=5_000)
         page.get_by_role("radio", name="4 Good").check()
         submit.click()
-        expect(page.get_by_text("Clip 2 of 3")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Clip 2 of 5")).to_be_visible(timeout=30_000)
         page.reload()
         page.get_by_role("tab", name="Listening test").click()
         expect(page.get_by_label("annotator ID")).to_have_value("browser_b1", timeout=15_000)
         page.get_by_role("button", name="Start / continue").click()
-        expect(page.get_by_text("Clip 2 of 3")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Clip 2 of 5")).to_be_visible(timeout=30_000)
         browser.close()
     row, = [r for r in app.study().rows() if r["annotator"] == "browser_b1"]
     assert row["mos"] == 4 and row["plays"] >= 1 and row["seconds"] > 0
