@@ -179,9 +179,11 @@ def plot_study(summary: dict):
     """A listening test's results with their 95 % intervals: per source, recognition and MOS
     (label); per comparison, how often the first was chosen (A/B); per condition, the MUSHRA
     score. Returns the Figure."""
-    panels = {"label": [("sources", "accuracy", "recognised (share)", (0, 1)), ("sources", "mos", "MOS (1-5)", (1, 5))],
-              "ab": [("comparisons", "preferred", "first chosen (share)", (0, 1))],
-              "mushra": [("conditions", "score", "score (0-100)", (0, 100))]}[summary["design"]]
+    over = "95 % CI over annotators"
+    panels = {"label": [("sources", "accuracy", "recognised (share; Wilson 95 % CI)", (0, 1)),
+                        ("sources", "mos", f"MOS (1-5; {over})", (1, 5))],
+              "ab": [("comparisons", "preferred", f"first chosen (share; {over})", (0, 1))],
+              "mushra": [("conditions", "score", f"score (0-100; {over})", (0, 100))]}[summary["design"]]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, constrained_layout=True)
     for ax, (group, key, label, limits) in zip(axes[0], panels):
         names = list(summary.get(group, {}))
@@ -196,6 +198,5 @@ def plot_study(summary: dict):
             ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
     excluded = len(summary["excluded"])
     fig.suptitle(f"{summary['design']} study: {summary['answers']} answers, {len(summary['annotators'])} annotators"
-                 f"{f', {excluded} excluded' if excluded else ''}; bars: 95 % CI over annotators / Wilson",
-                 fontsize=9)
+                 f"{f' ({excluded} excluded)' if excluded else ''}", fontsize=9)
     return fig
