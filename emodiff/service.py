@@ -7,6 +7,7 @@ saved `MelConfig`), so nothing here spells a sample rate.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -19,6 +20,7 @@ import torch
 from .audio import Audio, load_audio
 from .checkpoint import CheckpointError, model_folder, read_config
 from .classifier import ClassifierConfig
+from .loudness import TARGET_LUFS, loudness, set_loudness
 from .mel import MelConfig, mel_of
 from .sampling import DEFAULT_GUIDANCE
 
@@ -144,7 +146,8 @@ class EmoDiff:
     def enhance(self, audio, target: str | None = None, strength: float = 0.5, steps: int = 25,
                 guidance: float = DEFAULT_GUIDANCE, seed: int | None = 0, sampler: str = "dpm") -> Enhanced:
         """The clip pushed toward `target` (None: its own predicted emotion, made clearer),
-        with the CNN members' confidences before and after (the enhanced clip exists as a mel)."""
+        with the CNN members' confidences before and after (the enhanced clip exists as a mel);
+        its audio as loud as the source's."""
         from .diffusion import mel_seed
 
         source = audio if isinstance(audio, torch.Tensor) else self.mel(audio)  # analysed once
@@ -152,15 +155,25 @@ class EmoDiff:
         target = target or max(before, key=before.get)
         out = self.pipeline.enhance(source, target, strength=strength, steps=steps, guidance=guidance,
                                     generator=mel_seed(seed), sampler=sampler)
-        return Enhanced(source, out.mel, out.wave, target, before, self.classifier.confidences(out.mel))
+        level = TARGET_LUFS if isinstance(audio, torch.Tensor) else loudness(audio.samples, audio.sample_rate)
+        return Enhanced(source, out.mel, self._at(out.wave, level), target, before,
+                        self.classifier.confidences(out.mel))
 
     def generate(self, emotion: str, reference=None, seconds: float = 3.0, steps: int = 25,
                  guidance: float = DEFAULT_GUIDANCE, seed: int | None = 0, sampler: str = "dpm"):
-        """A new clip of `emotion` (in the voice of `reference`, if given) -> `MelOutput`."""
+        """A new clip of `emotion` (in the voice of `reference`, if given) -> `MelOutput`, its
+        audio at the standard loudness (`loudness.TARGET_LUFS`)."""
         from .diffusion import mel_seed
 
-        return self.pipeline.generate(emotion, reference=reference, seconds=seconds, steps=steps,
-                                      guidance=guidance, generator=mel_seed(seed), sampler=sampler)
+        out = self.pipeline.generate(emotion, reference=reference, seconds=seconds, steps=steps,
+                                     guidance=guidance, generator=mel_seed(seed), sampler=sampler)
+        return dataclasses.replace(out, wave=self._at(out.wave, TARGET_LUFS))
+
+    def _at(self, wave: torch.Tensor, lufs: float) -> torch.Tensor:
+        """`wave` set to `lufs` (as far as its peak allows): an enhanced clip as loud as its
+        source, a generated one at the standard level. The model's own level swings by tens of
+        dB with the emotion (a generated sad clip came out near -58 dBFS, nearly inaudible)."""
+        return torch.from_numpy(set_loudness(wave.numpy(), self.sample_rate, lufs)[0])
 
     def timeline(self, path, window: float = 2.0, hop: float = 1.0, smooth: int = 3, progress=None):
         """A long recording's emotion over time (`timeline.timeline`), by the one-clip models."""

@@ -8,6 +8,7 @@ import torch
 from emodiff.checkpoint import CheckpointError
 from emodiff.cli import main
 from emodiff.diffusion import mel_seed
+from emodiff.loudness import PEAK, TARGET_LUFS, loudness
 from emodiff.mel import MelConfig, MelNormalizer
 from emodiff.service import EmoDiff
 
@@ -75,6 +76,16 @@ def test_actions_on_a_tiny_release(tiny_release):
     made = svc.generate("angry", seconds=0.5, steps=3, seed=2)
     again = svc.pipeline.generate("angry", seconds=0.5, steps=3, generator=mel_seed(2), vocode=False)
     torch.testing.assert_close(made.mel, again.mel)
+    # Levels: an enhanced clip as loud as its source, a generated one at the standard level, unless
+    # the peak limit holds it back (then quieter, never louder)
+    quiet = svc.load((SR, 0.01 * tone(1.0)))
+    for source in (audio, quiet):
+        enhanced = svc.enhance(source, "sad", strength=0.3, steps=3, seed=1).wave.numpy()
+        change = loudness(enhanced, svc.sample_rate) - loudness(source.samples, source.sample_rate)
+        assert abs(change) <= 0.5 or (change < 0 and np.abs(enhanced).max() >= PEAK - 1e-3), change
+    generated = svc.generate("sad", seconds=1.0, steps=3, seed=3).wave.numpy()
+    level = loudness(generated, svc.sample_rate)
+    assert abs(level - TARGET_LUFS) <= 0.5 or (level < TARGET_LUFS and np.abs(generated).max() >= PEAK - 1e-3), level
 
 
 def test_a_pipeline_of_another_mel_than_the_classifiers_is_refused(tmp_path, tiny_classifier, tiny_pipeline):
