@@ -172,9 +172,12 @@ class StudyPage:
             answers.write_text(study.export_csv())
             summary.write_text(json.dumps(study.summary(), indent=1))
             return [str(answers), str(summary)]
-        show.click(lambda t: admin_summary(self.study, t), token, [tables, raw], api_name="study_summary",
-                   concurrency_id="study")
-        export_button.click(export, token, files, api_name="study_export", concurrency_id="study")
+        # the token is checked by an event with no outputs first: a refusal leaves no stale "Error" on them
+        show.click(lambda t: admin(self.study, t) and None, token, api_visibility="private").success(
+            lambda t: admin_summary(self.study, t), token, [tables, raw], api_name="study_summary",
+            concurrency_id="study")
+        export_button.click(lambda t: admin(self.study, t) and None, token, api_visibility="private").success(
+            export, token, files, api_name="study_export", concurrency_id="study")
 
 
 def _fresh(*audio):
