@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from emodiff.audio import load_audio
-from emodiff.benchmark import device_line, save_bench, time_it, timing
+from emodiff.benchmark import save_bench, time_it, timing
 from emodiff.classifier import ClassifierConfig, EmotionClassifier
 from emodiff.data import DEFAULT_DATA_ROOT
 from emodiff.evaluation import Ensemble
@@ -64,8 +64,7 @@ def main() -> None:
         n = r["parameters"]
         size = f"{n / 1e6:.1f} M" if n >= 1e5 else f"{n / 1e3:.0f} k"
         lines.append(f"| {r['model']} | {size} | {r['p50'] * 1e3:.0f} ms | {r['p95'] * 1e3:.0f} ms | <= 100 ms p50 |")
-    print(device_line() + "\n\n" + "\n".join(lines))
-    save_bench("classifier", sys.argv, rows, table="\n".join(lines), clip="3 s RAVDESS clip as 16-bit WAV bytes")
+    save_bench("classifier", sys.argv, rows, lines, clip="3 s RAVDESS clip as 16-bit WAV bytes")
 
 
 if __name__ == "__main__":

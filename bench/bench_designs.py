@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-from emodiff.benchmark import device_line, save_bench, time_it
+from emodiff.benchmark import save_bench, time_it
 from emodiff.diffusion import MelDenoiser
 from emodiff.mel import MelConfig
 
@@ -47,8 +47,7 @@ def main() -> None:
     lines = ["| design | parameters | time per step | 25 steps |", "|---|---|---|---|"]
     lines += [f"| {r['design']} | {r['parameters'] / 1e6:.1f} M | {r['seconds_per_step'] * 1e3:.0f} ms | "
               f"{25 * r['seconds_per_step']:.1f} s |" for r in rows]
-    print(device_line() + "\n\n" + "\n".join(lines))
-    save_bench("designs", sys.argv, rows, table="\n".join(lines), batch=2, frames=256)
+    save_bench("designs", sys.argv, rows, lines, batch=2, frames=256)
 
 
 if __name__ == "__main__":

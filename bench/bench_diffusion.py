@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from emodiff.benchmark import device_line, save_bench, time_it
+from emodiff.benchmark import save_bench, time_it
 from emodiff.data import DEFAULT_DATA_ROOT
 from emodiff.diffusion import load_pipeline, mel_seed
 from emodiff.service import CHECKPOINTS
@@ -60,10 +60,9 @@ def main() -> None:
         enh = "–" if r["enhance_s"][0] is None else f"{statistics.median(r['enhance_s']):.2f} s"
         lines.append(f"| {r['sampler']} | {r['steps']} | {statistics.median(r['generate_s']):.2f} s | {enh} | "
                      + " / ".join(f"{x:.0f}" for x in r["speedup_vs_ddpm"]) + "x |")
-    print(f"{device_line()}; UNet {n_params / 1e6:.1f} M parameters; HiFi-GAN convolutions {pipe.vocoder.precision}; "
-          f"best of {args.repeats} per run, {args.runs} runs\n\n" + "\n".join(lines))
-    save_bench("diffusion", sys.argv, rows, table="\n".join(lines), unet_parameters=n_params, repeats=args.repeats,
-               runs=args.runs, vocoder_precision=pipe.vocoder.precision)
+    save_bench("diffusion", sys.argv, rows, lines, f"; UNet {n_params / 1e6:.1f} M parameters; HiFi-GAN convolutions "
+               f"{pipe.vocoder.precision}; best of {args.repeats} per run, {args.runs} runs", unet_parameters=n_params,
+               repeats=args.repeats, runs=args.runs, vocoder_precision=pipe.vocoder.precision)
 
 
 if __name__ == "__main__":

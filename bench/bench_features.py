@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from emodiff.audio import load_audio
-from emodiff.benchmark import device_line, save_bench, time_it, timing
+from emodiff.benchmark import save_bench, time_it, timing
 from emodiff.data import ALL_EMOTIONS, DEFAULT_DATA_ROOT, FeatureCache, index_corpora
 from emodiff.mel import MelConfig, mel_spectrogram
 
@@ -59,8 +59,7 @@ def main() -> None:
              f"| mel real-time factor, batch of 16 x 3 s | {rtf:.5f} ({1 / rtf:.0f}x) |",
              f"| decode + resample, EmoDB clip 16 kHz -> {cfg.sample_rate / 1000:g} kHz, p50 | "
              f"{statistics.median(decode) * 1e3:.1f} ms |"]
-    print(device_line() + "\n\n" + "\n".join(lines))
-    save_bench("features", sys.argv, rows, table="\n".join(lines))
+    save_bench("features", sys.argv, rows, lines)
 
 if __name__ == "__main__":
     main()

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from emodiff.benchmark import device_line, save_bench
+from emodiff.benchmark import save_bench
 
 
 def peak_mb() -> float:
@@ -66,8 +66,7 @@ def main() -> None:
         r["seconds_per_minute"] = 60 * r["seconds"] / r["seconds_of_audio"]
         lines.append(f"| {r['minutes']:g} min | {r['seconds']:.1f} s | {r['seconds_per_minute']:.1f} s | "
                      f"{r['segments']} | {r['peak_rss_mb']:.0f} MB |")
-    print(device_line() + "\n\n" + "\n".join(lines))
-    save_bench("timeline", sys.argv, rows, table="\n".join(lines))
+    save_bench("timeline", sys.argv, rows, lines)
 
 
 if __name__ == "__main__":

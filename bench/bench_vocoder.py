@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emodiff.benchmark import device_line, save_bench, time_it, timing
+from emodiff.benchmark import save_bench, time_it, timing
 from emodiff.data import ALL_EMOTIONS, DEFAULT_DATA_ROOT, index_corpora
 from emodiff.mel import mel_of, mel_spectrogram
 from emodiff.metrics import mel_l1_by_level, si_sdr
@@ -65,8 +65,8 @@ def main() -> None:
         lines += ["", f"bf16 vs fp32 wave, SI-SDR median {np.median(agreement):.1f} dB, min {np.min(agreement):.1f} dB"]
     else:
         lines += ["", "bf16: not timed, this CPU has no native bf16 (the vocoder runs fp32 here)"]
-    print(f"{device_line()}, native bf16: {native_bf16()}; {args.clips} real clips\n\n" + "\n".join(lines))
-    save_bench("vocoder", sys.argv, saved, table="\n".join(lines), clips=args.clips, native_bf16=native_bf16(), **meta)
+    save_bench("vocoder", sys.argv, saved, lines, f", native bf16: {native_bf16()}; {args.clips} real clips",
+               clips=args.clips, native_bf16=native_bf16(), **meta)
 
 if __name__ == "__main__":
     main()

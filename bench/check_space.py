@@ -60,7 +60,7 @@ def use_every_tab(url: str) -> list[tuple[str, str]]:
           lambda: client.predict(handle_file(str(clip)), api_name="/classify"), lambda r: f"top: {r[0]['label']}")
     timed("recognise again", lambda: client.predict(handle_file(str(clip)), api_name="/classify"),
           lambda r: f"top: {r[0]['label']}")
-    timed("enhance toward sad", lambda: client.predict(handle_file(str(clip)), "sad", 0.5, 25, 3.0, 0,
+    timed("enhance toward sad", lambda: client.predict(handle_file(str(clip)), "change it to sad", "medium", 25, 0,
                                                         api_name="/enhance"), lambda r: f"after: {r[4]['label']}")
     timed("generate happy, 3 s", lambda: client.predict("happy", None, 3.0, 25, 3.0, 0, api_name="/generate"),
           lambda r: Path(r[2]).name)
@@ -95,8 +95,7 @@ def main() -> None:
         rows.append(("page up", f"{time.perf_counter() - start:.1f} s"))
         rows += use_every_tab(url)
     lines = ["| step | result |", "|---|---|", *(f"| {name} | {result} |" for name, result in rows)]
-    print("\n".join(lines))
-    save_bench("space", sys.argv, [{"step": name, "result": result} for name, result in rows], table="\n".join(lines),
+    save_bench("space", sys.argv, [{"step": name, "result": result} for name, result in rows], lines, None,
                python=args.python)
     if args.keep:
         print(f"\nkept: {folder}")

@@ -188,8 +188,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     rows = [*concurrent(args, tmp), kill_restart(args, tmp)]
     lines = ["| scenario | result |", "|---|---|", *(f"| {r['scenario']} | {r['result']} |" for r in rows)]
-    print("\n".join(lines))
-    save_bench("load_test", sys.argv, rows, table="\n".join(lines), annotators=args.annotators, answers=args.answers,
+    save_bench("load_test", sys.argv, rows, lines, None, annotators=args.annotators, answers=args.answers,
                checkpoints=str(args.checkpoints))
 
 

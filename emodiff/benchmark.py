@@ -56,12 +56,16 @@ def device_line(info: dict | None = None) -> str:
     return f"device: {device}, {m['cpu']} ({flags}), torch {m['torch']}"
 
 
-def save_bench(name: str, argv: list[str], rows: list[dict], **meta) -> Path:
-    """results/bench/NAME.json: the rows of a benchmark's table with the machine, the date and
-    the command that made them (`argv`: the script's own, as run)."""
+def save_bench(name: str, argv: list[str], rows: list[dict], lines: list[str], note: str | None = "",
+               **meta) -> Path:
+    """Print a benchmark's table (`lines`, Markdown) under the machine it ran on (`device_line`,
+    then `note`; None: no header), and keep it in results/bench/NAME.json: the rows with the
+    machine, the date and the command that made them (`argv`: the script's own, as run)."""
+    header = None if note is None else device_line() + note
+    print("\n".join(([header, ""] if header is not None else []) + lines))
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"bench": name, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds"), "command": " ".join(["python", *argv]), "machine": machine(), **meta,
-        "rows": rows}, indent=1))
+        "table": "\n".join(lines), "rows": rows}, indent=1))
     return path
