@@ -75,7 +75,7 @@ class StudyPage:
             asked(self.study.answer, annotator, item, *answer, comment, **listened)
         else:
             shown = len(asked(self.study.trial, item, annotator)["shown"])
-            scores = [SLOTS.index(answer[0])] if self.study.design == "ab" and answer[0] in SLOTS else answer[:shown]
+            scores = _choice(answer[0]) if self.study.design == "ab" else answer[:shown]
             asked(self.study.respond, annotator, item, scores, comment, **listened)
         return (*self.next(annotator), *self.cleared())
 
@@ -85,7 +85,7 @@ class StudyPage:
         if self.study.design == "label":
             return asked(check_answer, *answer)
         if self.study.design == "ab":
-            return asked(check_scores, "ab", [SLOTS.index(answer[0])] if answer[0] in SLOTS else [], 2)
+            return asked(check_scores, "ab", _choice(answer[0]), 2)
         if item:
             shown = len(asked(self.study.trial, item, annotator)["shown"])
             if not set(range(shown)) <= set(touched):
@@ -178,6 +178,11 @@ class StudyPage:
             concurrency_id="study")
         export_button.click(lambda t: admin(self.study, t) and None, token, api_visibility="private").success(
             export, token, files, api_name="study_export", concurrency_id="study")
+
+
+def _choice(side) -> list[int]:
+    """"A" or "B" as an A/B answer ([0] or [1]); nothing chosen: no answer."""
+    return [("A", "B").index(side)] if side in ("A", "B") else []
 
 
 def _fresh(*audio):

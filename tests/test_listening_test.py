@@ -91,6 +91,9 @@ def test_ab_and_mushra_pages_serve_and_record(design, tmp_path, tiny_release):
         served = client.predict("api_user", api_name="/study_next")
         assert served[0] == "t1" and served[-2] == ("Pair 1 of 1" if design == "ab" else "Page 1 of 1")
         assert "**" in served[-1]  # the question
+        if design == "ab":
+            with pytest.raises(Exception, match="choose A or B"):
+                client.predict("api_user", "t1", None, "", api_name="/study_submit")
         answer = ["A"] if design == "ab" else [100, 10, 60] + [0] * (MAX_STIMULI - 3)
         done = client.predict("api_user", "t1", *answer, "", api_name="/study_submit")
         players = 2 if design == "ab" else 1 + MAX_STIMULI
