@@ -24,7 +24,7 @@ from emodiff import EMOTIONS, AudioError  # noqa: E402
 from emodiff.audio import audio_info, load_clips, read_span, save_audio  # noqa: E402
 from emodiff.checkpoint import CheckpointError  # noqa: E402
 from emodiff.plotting import plot_mels, plot_timeline  # noqa: E402
-from emodiff.sampling import DEFAULT_GUIDANCE  # noqa: E402
+from emodiff.sampling import DEFAULT_GUIDANCE, DEFAULT_INTENSITY, INTENSITY  # noqa: E402
 from emodiff.service import CHECKPOINTS, EmoDiff  # noqa: E402
 from emodiff.study import Study, study_folder  # noqa: E402
 from emodiff.study_page import StudyPage, refuse  # noqa: E402
@@ -139,14 +139,21 @@ def classify_speaker(paths):
     return rows
 
 
-def enhance(path, target, strength, steps, guidance, seed, progress=gr.Progress(track_tqdm=True)):
-    """Enhance: clip -> original vs enhanced mels (one colour scale), both audios, both confidences."""
+CLEARER = "make its emotion clearer"
+ACTIONS = [CLEARER, *(f"change it to {e}" for e in EMOTIONS)]
+
+
+def enhance(path, action, intensity, steps, seed, progress=gr.Progress(track_tqdm=True)):
+    """Enhance: clip -> original vs enhanced mels (one colour scale), both audios, both
+    confidences, and in words whether the target was reached."""
     audio = _audio(path)
+    if action not in ACTIONS or intensity not in INTENSITY:
+        raise _refuse(f"Choose what to do ({', '.join(ACTIONS)}) and an intensity ({', '.join(INTENSITY)}).")
     _loading("classifier", "pipeline")
-    out = _model(models().enhance, audio, None if target == "predicted" else target, strength, int(steps), guidance,
-                 _seed(seed))
+    target = None if action == CLEARER else action.rsplit(" ", 1)[-1]
+    out = _model(models().enhance, audio, target, INTENSITY[intensity], int(steps), DEFAULT_GUIDANCE, _seed(seed))
     fig = _mels([out.source_mel, out.mel], ["original", f"enhanced toward {out.target}"])
-    return fig, _pcm(audio.samples), _pcm(out.wave.numpy()), out.before, out.after
+    return fig, _pcm(audio.samples), _pcm(out.wave.numpy()), out.before, out.after, out.verdict()
 
 
 def generate(emotion, reference, seconds, steps, guidance, seed, progress=gr.Progress(track_tqdm=True)):
@@ -214,16 +221,18 @@ def _recognise_tab():
         spk_button.click(classify_speaker, spk_in, spk_table, api_name="classify_speaker", concurrency_id="recognise")
 
 
-def _enhance_tab(sampling: dict, guidance: dict):
+def _enhance_tab(sampling: dict):
     with gr.Row():
         enh_in = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
         with gr.Column():
-            target = gr.Dropdown(["predicted", *EMOTIONS], value="predicted", label="target emotion")
-            strength = gr.Slider(0.1, 0.9, value=0.5, step=0.05, label="strength")
+            action = gr.Dropdown(ACTIONS, value=CLEARER, label="what to do")
+            intensity = gr.Radio(list(INTENSITY), value=DEFAULT_INTENSITY, label="intensity",
+                                 info="stronger moves the emotion further and keeps less of the voice")
             with gr.Accordion("sampling", open=False):
-                steps, scale = gr.Slider(**sampling), gr.Slider(**guidance)
+                steps = gr.Slider(**sampling)
                 seed = gr.Number(value=0, precision=0, label="seed (-1: random)")
             button = gr.Button("Enhance", variant="primary")
+    verdict = gr.Markdown()
     plot = gr.Plot(label="original vs enhanced")
     with gr.Row():
         original = gr.Audio(label="original", interactive=False)
@@ -231,7 +240,7 @@ def _enhance_tab(sampling: dict, guidance: dict):
     with gr.Row():
         before = gr.Label(num_top_classes=6, label="confidences before")
         after = gr.Label(num_top_classes=6, label="confidences after")
-    button.click(enhance, [enh_in, target, strength, steps, scale, seed], [plot, original, enhanced, before, after],
+    button.click(enhance, [enh_in, action, intensity, steps, seed], [plot, original, enhanced, before, after, verdict],
                  api_name="enhance", concurrency_id="diffusion", concurrency_limit=1)
 
 
@@ -296,7 +305,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Recognise"):
             _recognise_tab()
         with gr.Tab("Enhance"):
-            _enhance_tab(sampling, guidance)
+            _enhance_tab(sampling)
         with gr.Tab("Generate"):
             _generate_tab(sampling, guidance)
         with gr.Tab("Timeline"):

@@ -121,6 +121,7 @@ def _enhance(args) -> None:
                       args.sampler)
     _write_result(out.mel, out.wave, svc, args,
                   f"{Path(args.audio).name} enhanced toward {out.target} (strength {args.strength})")
+    print(out.verdict().replace("**", ""))
 
 
 def _make_study(args) -> None:

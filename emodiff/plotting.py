@@ -94,10 +94,11 @@ def plot_losses(series: dict, ylabel: str, window: int = 50):
     return fig
 
 
-def plot_mel_grid(rows, row_titles, col_titles, cfg: MelConfig, title: str = ""):
-    """rows[i][j]: (n_mels, T) raw log-mel; one shared colour scale. Returns the Figure."""
+def plot_mel_grid(rows, row_titles, col_titles, cfg: MelConfig, title: str = "", panel=(2.4, 1.9)):
+    """rows[i][j]: (n_mels, T) raw log-mel; one shared colour scale; `panel`: inches per mel.
+    Returns the Figure."""
     n_rows, n_cols = len(rows), len(rows[0])
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.4 * n_cols, 1.9 * n_rows), squeeze=False,
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(panel[0] * n_cols, panel[1] * n_rows), squeeze=False,
                              constrained_layout=True)
     vmin, vmax = cfg.silence, max(float(np.max(m)) for row in rows for m in row)
     for i, row in enumerate(rows):

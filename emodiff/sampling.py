@@ -9,3 +9,9 @@ without loading diffusers at start-up.
 # about the same; enhancement moves the target probability further at every strength (0.20 vs
 # 0.18 at 0.5) with the same distance to the source.
 DEFAULT_GUIDANCE = 3.0
+
+# Enhance's one control: how much of the clip the diffusion redraws (the SDEdit strength).
+# Measured in results/enhancement*.json (README, "Enhancement"): more moves the emotion further
+# and keeps less of the voice and the words.
+INTENSITY = {"subtle": 0.3, "medium": 0.5, "strong": 0.7}
+DEFAULT_INTENSITY = "medium"

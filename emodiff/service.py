@@ -60,6 +60,16 @@ class Enhanced:
     before: dict  # {emotion: probability} of the source, CNN members of the one-clip ensemble
     after: dict  # the same of the enhanced mel
 
+    def verdict(self) -> str:
+        """In words, whether the recogniser now hears the target (it is this app's own model,
+        so a "reached" is a hint, not proof: results/enhancement.json measures it independently)."""
+        heard = max(self.after, key=self.after.get)
+        moved = f"**{self.target}** {self.before[self.target]:.0%} → {self.after[self.target]:.0%}"
+        if heard == self.target:
+            return f"Reached: the recogniser now hears **{self.target}** ({moved})."
+        return (f"Not reached: the recogniser still hears **{heard}** ({self.after[heard]:.0%}); {moved}. "
+                "A stronger intensity moves it further, at some cost to the voice.")
+
 
 class EmoDiff:
     """The models in `folder` (default: the repository's checkpoints/). `classifiers` or
@@ -108,6 +118,16 @@ class EmoDiff:
         return pipe
 
     @functools.cached_property
+    def prosody(self):
+        """The prosody step's statistics (`prosody.ProsodyStats`, measured on the generator's
+        training speakers) if the pipeline folder has them: changing a clip's emotion then first
+        moves its pitch and rate from the emotion heard toward the target's."""
+        from .prosody import PROSODY_FILE, ProsodyStats
+
+        path = Path(self.pipeline_folder) / PROSODY_FILE
+        return ProsodyStats.load(path) if path.is_file() else None
+
+    @functools.cached_property
     def mel_config(self) -> MelConfig:
         """The mel every model of the release reads: the classifier's, from its saved config
         (read without loading the weights, so the app can decode before any model loads)."""
@@ -147,13 +167,19 @@ class EmoDiff:
                 guidance: float = DEFAULT_GUIDANCE, seed: int | None = 0, sampler: str = "dpm") -> Enhanced:
         """The clip pushed toward `target` (None: its own predicted emotion, made clearer),
         with the CNN members' confidences before and after (the enhanced clip exists as a mel);
-        its audio as loud as the source's."""
+        its audio as loud as the source's. Toward another emotion than the one heard, the
+        prosody step (`prosody`) runs first where the release has it."""
         from .diffusion import mel_seed
 
         source = audio if isinstance(audio, torch.Tensor) else self.mel(audio)  # analysed once
         before = self.classifier.confidences(source)
-        target = target or max(before, key=before.get)
-        out = self.pipeline.enhance(source, target, strength=strength, steps=steps, guidance=guidance,
+        heard = max(before, key=before.get)
+        target = target or heard
+        start = source
+        if self.prosody is not None and target != heard and not isinstance(audio, torch.Tensor):
+            start = self.mel(dataclasses.replace(audio, samples=self.prosody.move(audio.samples, audio.sample_rate,
+                                                                                  heard, target)))
+        out = self.pipeline.enhance(start, target, strength=strength, steps=steps, guidance=guidance,
                                     generator=mel_seed(seed), sampler=sampler)
         level = TARGET_LUFS if isinstance(audio, torch.Tensor) else loudness(audio.samples, audio.sample_rate)
         return Enhanced(source, out.mel, self._at(out.wave, level), target, before,

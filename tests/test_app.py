@@ -74,9 +74,12 @@ def test_classify(served):
 
 def test_enhance_and_generate(served):
     client, *_ = served
-    plot, original, enhanced, before, after = client.predict(
-        handle_file(str(EMODB_CLIP)), "sad", 0.5, 5, 2.0, 0, api_name="/enhance")
+    plot, original, enhanced, before, after, verdict = client.predict(
+        handle_file(str(EMODB_CLIP)), "change it to sad", "strong", 5, 0, api_name="/enhance")
     assert original and enhanced and before["label"] in app.EMOTIONS and after["label"] in app.EMOTIONS
+    assert verdict.startswith("Reached" if after["label"] == "sad" else "Not reached") and "**sad**" in verdict
+    *_, verdict = client.predict(handle_file(str(EMODB_CLIP)), app.CLEARER, "subtle", 5, 0, api_name="/enhance")
+    assert f"**{before['label']}**" in verdict  # clearer: toward the emotion heard before
     plot, audio, wav = client.predict("angry", None, 1.0, 5, 3.0, 1, api_name="/generate")
     assert audio and wav.endswith(".wav")
 

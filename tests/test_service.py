@@ -110,7 +110,8 @@ def test_cli_generate_and_enhance_write_audio_at_the_models_rate(tiny_release, t
     assert main(common + ["enhance", str(source), "--emotion", "sad", "--strength", "0.3", "--steps", "3",
                           "--out", str(tmp_path / "e.wav")]) == 0
     assert sf.info(str(tmp_path / "e.wav")).samplerate == MEL.sample_rate
-    assert "enhanced toward sad" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "enhanced toward sad" in printed and "reached" in printed.lower()
     assert main(common + ["classify", str(source), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 6
 
@@ -128,3 +129,26 @@ def test_warm_up_loads_every_part_and_runs_it(tiny_release, tmp_path, tiny_class
     with caplog.at_level(logging.INFO, logger="emodiff.service"):
         partial.warm_up()
     assert "diffusion + vocoder not available" in caplog.text and "classifier" in partial.loaded()
+
+
+def test_prosody_step_runs_before_a_change_of_emotion(tiny_release, tmp_path):
+    """With prosody statistics beside the pipeline, changing a clip to an emotion spoken 1.5x
+    slower makes it ~1.5x longer; making it clearer (the emotion heard) leaves its length."""
+    pytest.importorskip("parselmouth")
+    import shutil
+
+    from emodiff.prosody import PROSODY_FILE, ProsodyStats
+
+    release = tmp_path / "release"
+    shutil.copytree(tiny_release, release)
+    svc = EmoDiff(release)
+    audio = svc.load(EMODB_CLIP)
+    heard = max(svc.classifier.confidences(svc.mel(audio)).items(), key=lambda kv: kv[1])[0]
+    other = next(e for e in svc.pipeline.emotions if e != heard)
+    flat = {e: 1.0 for e in svc.pipeline.emotions}
+    ProsodyStats(semitones={e: 0.0 for e in flat}, range=flat, duration={**flat, other: 1.5},
+                 speakers=[]).save(release / "diffusion" / PROSODY_FILE)
+    changed = svc.enhance(audio, other, strength=0.3, steps=2, seed=0)
+    clearer = svc.enhance(audio, None, strength=0.3, steps=2, seed=0)
+    assert changed.mel.shape[1] / changed.source_mel.shape[1] == pytest.approx(1.5, abs=0.08)
+    assert clearer.mel.shape == clearer.source_mel.shape
