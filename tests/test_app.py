@@ -194,6 +194,15 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def start_listening(page, url: str, annotator: str):
+    """Open the listening test as `annotator` and press Start; returns the Submit button."""
+    page.goto(url)
+    page.get_by_role("tab", name="Listening test").click()
+    page.get_by_label("annotator ID").fill(annotator)
+    page.get_by_role("button", name="Start / continue").click()
+    return page.get_by_role("button", name="Submit answer (after listening)")
+
+
 def test_browser_upload_shows_confidences(served, chromium):
     """Headless Chromium: open the page, upload a clip, press Recognise, see the confidences."""
     from playwright.sync_api import sync_playwright
@@ -241,12 +250,8 @@ def test_browser_listening_test_must_play_no_default_and_resume(served, chromium
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         page = browser.new_page()
-        page.goto(url)
-        page.get_by_role("tab", name="Listening test").click()
-        page.get_by_label("annotator ID").fill("browser_b1")
-        page.get_by_role("button", name="Start / continue").click()
+        submit = start_listening(page, url, "browser_b1")
         expect(page.get_by_text("Clip 1 of 5")).to_be_visible(timeout=30_000)
-        submit = page.get_by_role("button", name="Submit answer (after listening)")
         expect(submit).to_be_disabled()
         assert not any(page.get_by_role("radio", name=label).is_checked() for label, _ in ACR)
         page.get_by_label("Play", exact=True).first.click()

@@ -6,20 +6,17 @@ from gradio_client import Client
 
 from emodiff.study import MAX_STIMULI, Study
 
-from .test_app import CHROMIUM_FLAGS, TOKEN, chromium, serving  # noqa: F401 (a fixture)
+from .test_app import CHROMIUM_FLAGS, TOKEN, chromium, serving, start_listening  # noqa: F401 (a fixture)
 from .test_study_designs import _clips, make_label_study
 
 pytestmark = pytest.mark.slow
 
 
-def _annotate(page, name: str, emotion: str, rating: str, clips: int) -> None:
+def _annotate(page, url: str, name: str, emotion: str, rating: str, clips: int) -> None:
     """One step at a time, so that two annotators' steps interleave: yields after each answer."""
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Listening test").click()
-    page.get_by_label("annotator ID").fill(name)
-    page.get_by_role("button", name="Start / continue").click()
-    submit = page.get_by_role("button", name="Submit answer (after listening)")
+    submit = start_listening(page, url, name)
     for i in range(1, clips + 1):
         expect(page.get_by_text(f"Clip {i} of {clips}")).to_be_visible(timeout=30_000)
         expect(submit).to_be_disabled()  # not played yet
@@ -49,10 +46,8 @@ def test_two_annotators_at_once_catch_trials_and_the_admin_view(tmp_path, tiny_r
     with serving(study, tiny_release) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         pages = [browser.new_context().new_page() for _ in range(2)]
-        for page in pages:
-            page.goto(url)
-        steps = [_annotate(pages[0], "browser_b1", "angry", "4 Good", 6),
-                 _annotate(pages[1], "browser_b2", "sad", "2 Poor", 6)]
+        steps = [_annotate(pages[0], url, "browser_b1", "angry", "4 Good", 6),
+                 _annotate(pages[1], url, "browser_b2", "sad", "2 Poor", 6)]
         for _ in range(6):  # interleaved: an answer of one, then of the other
             for step in steps:
                 next(step)
@@ -119,12 +114,8 @@ def test_browser_mushra_page_needs_every_clip_played_and_every_slider_moved(tmp_
     with serving(study, tiny_release) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         page = browser.new_page()
-        page.goto(url)
-        page.get_by_role("tab", name="Listening test").click()
-        page.get_by_label("annotator ID").fill("mushra_1")
-        page.get_by_role("button", name="Start / continue").click()
+        submit = start_listening(page, url, "mushra_1")
         expect(page.get_by_text("Page 1 of 1")).to_be_visible(timeout=30_000)
-        submit = page.get_by_role("button", name="Submit answer (after listening)")
         play = page.get_by_label("Play", exact=True)
         for i in range(1 + MAX_STIMULI):
             expect(submit).to_be_disabled()  # until the reference and every clip have been played
