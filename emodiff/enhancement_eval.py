@@ -177,7 +177,10 @@ def _costs(rows: list[dict], speakers: list[str]) -> dict:
              "voice_vocoded": _interval([r["vocoded"]["voice"] for r in rows], speakers),
              "words_enhanced": _interval(enhanced("words"), speakers),
              "words_vocoded": _interval([r["vocoded"]["words"] for r in rows], speakers),
-             "loudness_change_max": float(max(abs(r[e]["loudness_change"]) for r in rows for e in EMOTIONS))}
+             # the level is set to the source's; only the peak limit holds a clip back (quieter)
+             "loudness_within_half_lu": float(np.mean([abs(r[e]["loudness_change"]) <= 0.5 for r in rows
+                                                       for e in EMOTIONS])),
+             "loudness_change_min": float(min(r[e]["loudness_change"] for r in rows for e in EMOTIONS))}
     for key in ("voice_same_speaker", "words_other_sentence"):
         have = [(r[key], r["speaker"]) for r in rows if key in r]
         if have:

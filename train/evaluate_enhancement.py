@@ -40,6 +40,8 @@ def parse_args(argv=None):
                    "statistics (`emodiff.prosody`; measured on the generator's training speakers if missing)")
     p.add_argument("--prosody-amount", type=float, default=1.0, help="how far toward the target's prosody")
     p.add_argument("--out", type=Path, default=Path("results/enhancement.json"))
+    p.add_argument("--summarise-only", action="store_true",
+                   help="recompute OUT's summaries from its kept per-clip measurements; measure nothing")
     add_data_args(p)
     return p.parse_args(argv)
 
@@ -61,6 +63,11 @@ def table(summary: dict) -> list[str]:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.summarise_only:
+        result = json.loads(args.out.read_text())
+        result["summary"] = {name: summarise(result["per_clip"], name) for name in result["summary"]}
+        save_json(result, args.out)
+        return result
     records = index_corpora(args.data_root, EMOTIONS)
     _, test = speaker_fold(records, args.fold)
     pipe, judges = load_pipeline(args.pipeline), Judges(args.judge)
