@@ -61,10 +61,16 @@ class Enhanced:
     after: dict  # the same of the enhanced mel
 
     def verdict(self) -> str:
-        """In words, whether the recogniser now hears the target (it is this app's own model,
-        so a "reached" is a hint, not proof: results/enhancement.json measures it independently)."""
-        heard = max(self.after, key=self.after.get)
+        """In words, whether the recogniser now hears the target (or, made clearer, hears it more
+        surely). It is this app's own model, so this is a hint, not proof: results/enhancement*.json
+        measure it independently."""
+        heard, was = max(self.after, key=self.after.get), max(self.before, key=self.before.get)
         moved = f"**{self.target}** {self.before[self.target]:.0%} → {self.after[self.target]:.0%}"
+        if self.target == was:  # made clearer
+            if heard == self.target and self.after[self.target] > self.before[self.target]:
+                return f"Clearer: the recogniser hears {moved}."
+            return f"Not clearer: the recogniser hears {moved}" + (f", now mostly **{heard}**." if heard != was
+                                                                   else ".")
         if heard == self.target:
             return f"Reached: the recogniser now hears **{self.target}** ({moved})."
         return (f"Not reached: the recogniser still hears **{heard}** ({self.after[heard]:.0%}); {moved}. "

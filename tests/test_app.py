@@ -77,9 +77,10 @@ def test_enhance_and_generate(served):
     plot, original, enhanced, before, after, verdict = client.predict(
         handle_file(str(EMODB_CLIP)), "change it to sad", "strong", 5, 0, api_name="/enhance")
     assert original and enhanced and before["label"] in app.EMOTIONS and after["label"] in app.EMOTIONS
-    assert verdict.startswith("Reached" if after["label"] == "sad" else "Not reached") and "**sad**" in verdict
+    if before["label"] != "sad":
+        assert verdict.startswith("Reached" if after["label"] == "sad" else "Not reached") and "**sad**" in verdict
     *_, verdict = client.predict(handle_file(str(EMODB_CLIP)), app.CLEARER, "subtle", 5, 0, api_name="/enhance")
-    assert f"**{before['label']}**" in verdict  # clearer: toward the emotion heard before
+    assert verdict.split(":")[0] in ("Clearer", "Not clearer") and f"**{before['label']}**" in verdict
     plot, audio, wav = client.predict("angry", None, 1.0, 5, 3.0, 1, api_name="/generate")
     assert audio and wav.endswith(".wav")
 

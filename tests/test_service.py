@@ -111,7 +111,7 @@ def test_cli_generate_and_enhance_write_audio_at_the_models_rate(tiny_release, t
                           "--out", str(tmp_path / "e.wav")]) == 0
     assert sf.info(str(tmp_path / "e.wav")).samplerate == MEL.sample_rate
     printed = capsys.readouterr().out
-    assert "enhanced toward sad" in printed and "reached" in printed.lower()
+    assert "enhanced toward sad" in printed and ("reached" in printed.lower() or "clearer" in printed.lower())
     assert main(common + ["classify", str(source), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 6
 
