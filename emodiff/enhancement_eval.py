@@ -116,7 +116,8 @@ def measure_clip(record, records, pipe, judges: Judges, strength: float, steps: 
     outputs = {"vocoded": pipe.vocoder(mel).numpy()}
     for i, target in enumerate(EMOTIONS):
         start = samples if prepare is None else prepare(samples, rate, record.emotion, target)
-        out = pipe.enhance(mel_spectrogram(start, pipe.mel_config), target, strength=strength, steps=steps,
+        start_mel = mel if start is samples else mel_spectrogram(start, pipe.mel_config)  # moved: analysed anew
+        out = pipe.enhance(start_mel, target, strength=strength, steps=steps,
                            guidance=guidance, generator=mel_seed(seed + i))
         outputs[target] = out.wave.numpy()
     for name, wave in outputs.items():
