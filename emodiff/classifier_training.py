@@ -244,10 +244,11 @@ def finish(cfg: TrainConfig, out: Path, train, val, test, mels) -> dict:
     if test:
         test_mels = [mels[r.path] for r in test]
         refs = speaker_references(clf.cfg, test, test_mels)
-        predicted = clip_probabilities(clf, test_mels, refs).argmax(1)
-        metrics["test"] = reports(clf.emotions, test, predicted)
+        probs = clip_probabilities(clf, test_mels, refs)
+        predicted = probs.argmax(1)
+        metrics["test"] = reports(clf.emotions, test, probs)
         if refs is not None:  # as the app uses it: one clip, no statistics of its speaker
-            single = reports(clf.emotions, test, clip_probabilities(clf, test_mels).argmax(1))
+            single = reports(clf.emotions, test, clip_probabilities(clf, test_mels))
             metrics["test_single_clip"] = single
             print(" ".join(f"single-clip {c} UA={r['ua']:.3f}" for c, r in single.items()))
         # Per clip, so that comparisons between runs can be paired (the augmentation study).

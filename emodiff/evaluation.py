@@ -20,23 +20,44 @@ from .mel import MelConfig, mel_spectrogram
 
 
 @torch.inference_mode()
-def clip_probabilities(clf: EmotionClassifier, mels, speaker_means=None, batch_size: int = 64) -> np.ndarray:
-    """Raw log-mels -> (n_clips, n_classes) probabilities; windows of all clips batched.
-    `speaker_means`: one per clip (`speaker_references`), for speaker-normalised models."""
+def window_logits(clf: EmotionClassifier, mels, speaker_means=None, batch_size: int = 64):
+    """Raw log-mels -> (windows' logits (n_windows, n_classes), the clip each came from
+    (n_windows,)); windows of all clips batched. `speaker_means`: one per clip
+    (`speaker_references`), for speaker-normalised models."""
     crops, masks, owner = [], [], []
     refs = speaker_means if speaker_means is not None else [None] * len(mels)
     for i, (mel, ref) in enumerate(zip(mels, refs)):
         c, m = clf.windows(torch.as_tensor(mel), ref)
         crops.append(c), masks.append(m), owner.extend([i] * len(c))
-    crops, masks, owner = torch.cat(crops), torch.cat(masks), torch.tensor(owner)
+    crops, masks = torch.cat(crops), torch.cat(masks)
     was_training = clf.model.training
     clf.model.eval()
-    probs = torch.cat([clf.model(crops[s:s + batch_size].to(clf.device),
-                                 masks[s:s + batch_size].to(clf.device)).softmax(-1).cpu()
-                       for s in range(0, len(crops), batch_size)])
+    logits = torch.cat([clf.model(crops[s:s + batch_size].to(clf.device), masks[s:s + batch_size].to(clf.device)).cpu()
+                        for s in range(0, len(crops), batch_size)])
     clf.model.train(was_training)
-    out = torch.zeros(len(mels), probs.shape[1]).index_add_(0, owner, probs)
-    return (out / torch.bincount(owner, minlength=len(mels))[:, None]).numpy()
+    return logits, torch.tensor(owner)
+
+
+def pool_windows(probs: torch.Tensor, owner: torch.Tensor, n_clips: int) -> np.ndarray:
+    """Windows' probabilities -> each clip's, their mean (as `EmotionClassifier.mel_probabilities`)."""
+    out = torch.zeros(n_clips, probs.shape[1], dtype=probs.dtype).index_add_(0, owner, probs)
+    return (out / torch.bincount(owner, minlength=n_clips)[:, None]).numpy()
+
+
+def clip_probabilities(clf: EmotionClassifier, mels, speaker_means=None, batch_size: int = 64) -> np.ndarray:
+    """Raw log-mels -> (n_clips, n_classes) calibrated probabilities; windows of all clips batched."""
+    logits, owner = window_logits(clf, mels, speaker_means, batch_size)
+    return pool_windows(clf.window_probabilities(logits), owner, len(mels))
+
+
+def sharpen(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities (..., n_classes) with their log divided by `temperature` and renormalised
+    (temperature scaling of something that is already a probability)."""
+    if temperature == 1.0:
+        return np.asarray(probs)
+    logp = np.log(np.clip(probs, 1e-12, None)) / temperature
+    p = np.exp(logp - logp.max(-1, keepdims=True))
+    return p / p.sum(-1, keepdims=True)
 
 
 def speaker_references(cfg: ClassifierConfig, records, mels) -> list | None:
@@ -62,8 +83,11 @@ class Ensemble:
     plain and a speaker-normalised CNN, and the functionals models, err on partly different
     clips, so together they beat each alone (README, "Ensembles")."""
 
-    def __init__(self, members):
+    def __init__(self, members, temperature: float = 1.0):
         self.members = list(members)
+        # Averaging calibrated members leaves the ensemble less sure than it is right: its own
+        # temperature (fitted on held-out speakers, train/ensemble_cv.py --calibrate) sharpens the mean.
+        self.temperature = temperature
         if not self.members:
             raise ValueError("An ensemble needs at least one classifier.")
         self.networks = [m for m in self.members if isinstance(m, EmotionClassifier)]
@@ -71,8 +95,13 @@ class Ensemble:
             raise ValueError("Ensemble members must share their emotions and mel configuration.")
 
     @classmethod
-    def from_pretrained(cls, paths, device: str = "cpu") -> "Ensemble":
-        return cls(load_classifier(p, device) for p in paths)
+    def from_pretrained(cls, paths, device: str = "cpu", temperature: float = 1.0) -> "Ensemble":
+        return cls((load_classifier(p, device) for p in paths), temperature)
+
+    def combine(self, per_member, everyone: bool = True) -> np.ndarray:
+        """(n_members, ..., n_classes) probabilities -> the ensemble's: their mean, sharpened
+        when they come from `everyone` (the temperature was fitted for all members together)."""
+        return sharpen(np.mean(per_member, axis=0), self.temperature if everyone else 1.0)
 
     @property
     def emotions(self) -> tuple:
@@ -93,7 +122,8 @@ class Ensemble:
         return {s for m in self.members for s in m.metadata.get("train_speakers", [])}
 
     def _mean(self, per_member: list[dict[str, float]]) -> dict[str, float]:
-        return {e: float(np.mean([probs[e] for probs in per_member])) for e in self.emotions}
+        probs = self.combine([[p[e] for e in self.emotions] for p in per_member], len(per_member) == len(self.members))
+        return dict(zip(self.emotions, map(float, probs)))
 
     def confidences(self, mel, speaker_mean=None) -> dict[str, float]:
         """One clip's raw log-mel -> {emotion: probability} of the CNN members, averaged (a mel
@@ -129,34 +159,51 @@ class Ensemble:
         return [self._mean([probs[i] for probs in per_member]) for i in range(len(audios))]
 
 
-def member_probabilities(member, mels, records, single_clip: bool = False, cache_dir=DEFAULT_CACHE) -> np.ndarray:
-    """(n_clips, n_classes) of one ensemble member on labelled clips. Speaker-normalised members
-    get each speaker's statistics from all their clips given (labels unused) unless
+def member_scorer(member, mels, records, single_clip: bool = False, cache_dir=DEFAULT_CACHE):
+    """One member's (n_clips, n_classes) probabilities on labelled clips as a function of its
+    temperature: the model runs once, calibration tries many temperatures. Speaker-normalised
+    members get each speaker's statistics from all their clips given (labels unused) unless
     `single_clip`, which a speaker-normalised functionals model refuses."""
     if isinstance(member, FunctionalsClassifier):
         x = clip_functionals([r.path for r in records], member.cfg, cache_dir)
-        return member.probabilities(x, None if single_clip else [r.speaker for r in records])
-    return clip_probabilities(member, mels, None if single_clip else speaker_references(member.cfg, records, mels))
+        logits = member.logits(x, None if single_clip else [r.speaker for r in records])
+        return lambda t: (logits / t).softmax(-1).numpy()
+    logits, owner = window_logits(member, mels, None if single_clip else speaker_references(member.cfg, records, mels))
+    return lambda t: pool_windows((logits / t).softmax(-1), owner, len(mels))
+
+
+def member_probabilities(member, mels, records, single_clip: bool = False, cache_dir=DEFAULT_CACHE) -> np.ndarray:
+    """(n_clips, n_classes) of one ensemble member on labelled clips, at its own temperature."""
+    return member_scorer(member, mels, records, single_clip, cache_dir)(member.cfg.temperature)
+
+
+def ensemble_probabilities(clf, mels, records, single_clip: bool = False, cache_dir=DEFAULT_CACHE) -> np.ndarray:
+    """(n_clips, n_classes) of a classifier or an ensemble (its members' probabilities averaged)."""
+    if not isinstance(clf, Ensemble):
+        return member_probabilities(clf, mels, records, single_clip, cache_dir)
+    return clf.combine([member_probabilities(m, mels, records, single_clip, cache_dir) for m in clf.members])
 
 
 def evaluate(clf, mels, records, single_clip: bool = False, cache_dir=DEFAULT_CACHE) -> dict:
-    """Per-corpus and overall classification reports (see `metrics.classification_report`) of a
-    classifier or an ensemble (its members' probabilities averaged). Speaker-normalised members
-    get each speaker's statistics from all their clips here, unless `single_clip` (each clip
-    alone, as in the app's one-clip path)."""
-    members = clf.members if isinstance(clf, Ensemble) else [clf]
-    probs = np.mean([member_probabilities(m, mels, records, single_clip, cache_dir) for m in members], axis=0)
-    return reports(clf.emotions, records, probs.argmax(1))
+    """Per-corpus and overall reports (`reports`) of a classifier or an ensemble.
+    Speaker-normalised members get each speaker's statistics from all their clips here, unless
+    `single_clip` (each clip alone, as in the app's one-clip path)."""
+    return reports(clf.emotions, records, ensemble_probabilities(clf, mels, records, single_clip, cache_dir))
 
 
-def reports(emotions, records, y_pred) -> dict:
-    """Classification reports of predicted label indices, overall ("all") and per corpus."""
-    from .metrics import classification_report
+def reports(emotions, records, probs) -> dict:
+    """Classification reports (see `metrics.classification_report`) of (n_clips, n_classes)
+    probabilities, overall ("all") and per corpus, each with its calibration: "ece" and the
+    reliability diagram's bins (`metrics.calibration`)."""
+    from .metrics import calibration, classification_report
 
     y_true = np.array([emotions.index(r.emotion) for r in records])
-    y_pred = np.asarray(y_pred)
-    out = {"all": classification_report(y_true, y_pred, emotions)}
-    for corpus in sorted({r.corpus for r in records}):
-        idx = np.array([r.corpus == corpus for r in records])
-        out[corpus] = classification_report(y_true[idx], y_pred[idx], emotions)
-    return out
+    probs = np.asarray(probs)
+    corpora = np.array([r.corpus for r in records])
+
+    def report(idx) -> dict:
+        reliability = calibration(probs[idx], y_true[idx])
+        return {**classification_report(y_true[idx], probs[idx].argmax(1), emotions),
+                "ece": reliability.pop("ece"), "reliability": reliability}
+
+    return {"all": report(np.ones(len(records), bool)), **{c: report(corpora == c) for c in sorted(set(corpora))}}

@@ -42,6 +42,7 @@ class FunctionalsConfig:
     sample_rate: int = MelConfig.sample_rate  # a new model analyses clips at the rate the CNNs read
     speaker_norm: bool = False
     c: float = 0.01  # inverse L2 strength; train/cross_validate_functionals.py picks it on training speakers
+    temperature: float = 1.0  # logits / this before the softmax: calibration (train/calibrate.py)
 
     def key(self) -> str:
         """What the features (not the model) depend on: names the feature cache."""
@@ -159,11 +160,14 @@ class FunctionalsClassifier:
         return speaker_zscore(features, speakers)
 
     @torch.inference_mode()
+    def logits(self, features: np.ndarray, speakers=None) -> torch.Tensor:
+        """(N, D) statistics -> (N, n_classes) logits. `speakers` (one per clip) is needed by a
+        speaker-normalised model, with at least two clips of each speaker."""
+        return self.model(torch.from_numpy(self._prepare(self.cfg, features, speakers)))
+
     def probabilities(self, features: np.ndarray, speakers=None) -> np.ndarray:
-        """(N, D) statistics -> (N, n_classes) probabilities. `speakers` (one per clip) is
-        needed by a speaker-normalised model, with at least two clips of each speaker."""
-        x = torch.from_numpy(self._prepare(self.cfg, features, speakers))
-        return self.model(x).softmax(-1).numpy()
+        """(N, D) statistics -> (N, n_classes) calibrated probabilities (see `logits`)."""
+        return (self.logits(features, speakers) / self.cfg.temperature).softmax(-1).numpy()
 
     def features(self, audios) -> np.ndarray:
         """Clips (anything `load_audio` takes, or loaded `Audio`s) -> (N, D) statistics."""

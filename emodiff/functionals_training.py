@@ -20,7 +20,7 @@ CS = (0.001, 0.01, 0.1, 1.0)  # inverse L2 strengths to choose from
 
 def mean_ua(clf, x, records, groups) -> float:
     """Mean over the corpora present of the UA on `records` (features `x`, speaker groups)."""
-    rep = reports(clf.emotions, records, clf.probabilities(x, groups).argmax(1))
+    rep = reports(clf.emotions, records, clf.probabilities(x, groups))
     return float(np.mean([rep[c]["ua"] for c in ("emodb", "ravdess") if c in rep]))
 
 
@@ -67,7 +67,7 @@ def train_functionals(cfg: FunctionalsConfig, records, out, fold: int | None = 0
         x_test = np.stack([features[r.path] for r in test])
         metrics["reference_clips"] = reference_clips
         groups = [r.speaker for r in reference_groups(test, reference_clips)]
-        metrics["test"] = reports(cfg.emotions, test, clf.probabilities(x_test, groups).argmax(1))
+        metrics["test"] = reports(cfg.emotions, test, clf.probabilities(x_test, groups))
         for corpus, report in metrics["test"].items():
             print(f"test {corpus:8} n={report['n']:4d} UA={report['ua']:.3f} WA={report['wa']:.3f} "
                   f"F1={report['macro_f1']:.3f}")

@@ -15,6 +15,22 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     return cm
 
 
+def calibration(probs, y_true, n_bins: int = 10) -> dict:
+    """How far the top probability can be taken at its word: expected calibration error (the
+    clip-weighted gap between confidence and accuracy over `n_bins` equal-width confidence bins,
+    Guo et al. 2017), the mean negative log-likelihood, and the bins of the reliability diagram."""
+    probs, y_true = np.asarray(probs, dtype=np.float64), np.asarray(y_true)
+    confidence, correct = probs.max(1), probs.argmax(1) == y_true
+    which = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    bins = [{"low": k / n_bins, "high": (k + 1) / n_bins, "n": int((which == k).sum()),
+             "confidence": float(confidence[which == k].mean()) if (which == k).any() else None,
+             "accuracy": float(correct[which == k].mean()) if (which == k).any() else None}
+            for k in range(n_bins)]
+    ece = sum(b["n"] * abs(b["accuracy"] - b["confidence"]) for b in bins if b["n"]) / max(len(y_true), 1)
+    nll = float(-np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, None)).mean()) if len(y_true) else 0.0
+    return {"ece": float(ece), "nll": nll, "mean_confidence": float(confidence.mean()) if len(y_true) else 0.0,
+            "bins": bins}
+
 def classification_report(y_true, y_pred, labels) -> dict:
     """UA, WA, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
     Classes absent from `y_true` are left out of UA and macro-F1 (their recall is undefined)."""

@@ -62,6 +62,28 @@ def plot_confusion(cm, labels, title: str = "confusion matrix (rows: true)"):
     return fig
 
 
+def plot_reliability(series: dict[str, dict], title: str = "reliability"):
+    """Reliability diagrams, one panel per corpus: accuracy against mean confidence in each
+    confidence bin (a dot's area: its clips), for each series {label: reports by corpus}
+    (`evaluation.reports`); on the diagonal a model is as often right as it says. Returns the Figure."""
+    corpora = [c for c in ("emodb", "ravdess", "all") if c in next(iter(series.values()))]
+    fig, axes = plt.subplots(1, len(corpora), figsize=(3.4 * len(corpora), 3.4), constrained_layout=True,
+                             squeeze=False)
+    for ax, corpus in zip(axes[0], corpora):
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+        for label, by_corpus in series.items():
+            bins = [b for b in by_corpus[corpus]["reliability"]["bins"] if b["n"]]
+            line, = ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker=None,
+                            label=f"{label}: ECE {by_corpus[corpus]['ece']:.1%}")
+            ax.scatter([b["confidence"] for b in bins], [b["accuracy"] for b in bins], color=line.get_color(),
+                       s=[8 + 200 * b["n"] / by_corpus[corpus]["n"] for b in bins], zorder=3)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top class)", title=corpus)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0][0].set_ylabel("accuracy")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def plot_curves(history: list[dict], keys, title: str = "training"):
     """Lines of `history[i][key]` against `history[i]['epoch']`; returns the Figure."""
     fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ ONE_CLIP = ("classifier", "classifier_seed1", "functionals")
 SEVERAL_CLIPS = ("classifier_speaker", "functionals_speaker")
 DIFFUSION = "diffusion"
 SHIPPED = (*ONE_CLIP, *SEVERAL_CLIPS, DIFFUSION)
+# Each set's own temperature, fitted on held-out speakers (train/ensemble_cv.py --calibrate --ship).
+ENSEMBLES = "ensembles.json"
 log = logging.getLogger(__name__)
 
 
@@ -82,7 +85,7 @@ class EmoDiff:
     `pipeline` name other folders instead (an ensemble of any saved classifiers; any pipeline)."""
 
     def __init__(self, folder=CHECKPOINTS, classifiers=None, pipeline=None, device: str = "cpu"):
-        self.folder = model_folder(folder, allow=[f"{name}/*" for name in SHIPPED])  # or a Hub repo id
+        self.folder = model_folder(folder, allow=[f"{name}/*" for name in SHIPPED] + [ENSEMBLES])  # or a Hub repo id
         self.device = device
         self._classifiers = [model_folder(p) for p in classifiers] if classifiers else None
         self.pipeline_folder = model_folder(pipeline) if pipeline else self.folder / DIFFUSION
@@ -102,7 +105,8 @@ class EmoDiff:
         """One clip at a time: the plain classifiers voting."""
         from .evaluation import Ensemble
 
-        return Ensemble.from_pretrained(self._classifiers or self.present(ONE_CLIP), self.device)
+        return Ensemble.from_pretrained(self._classifiers or self.present(ONE_CLIP), self.device,
+                                        self.temperature("one_clip", ONE_CLIP))
 
     @_once
     def speaker_classifier(self):
@@ -111,7 +115,16 @@ class EmoDiff:
         does not ship them."""
         from .evaluation import Ensemble
 
-        return Ensemble.from_pretrained(self._classifiers or self.present(SEVERAL_CLIPS + ONE_CLIP), self.device)
+        return Ensemble.from_pretrained(self._classifiers or self.present(SEVERAL_CLIPS + ONE_CLIP), self.device,
+                                        self.temperature("several_clips", SEVERAL_CLIPS + ONE_CLIP))
+
+    def temperature(self, name: str, members) -> float:
+        """Set `name`'s ensemble temperature from ensembles.json: fitted for exactly these
+        members, so 1 (none) when the release lacks one of them or other classifiers were asked for."""
+        path = self.folder / ENSEMBLES
+        if self._classifiers or not path.is_file() or len(self.present(members)) != len(members):
+            return 1.0
+        return float(json.loads(path.read_text()).get(name, {}).get("temperature", 1.0))
 
     @_once
     def pipeline(self):

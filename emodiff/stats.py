@@ -177,7 +177,8 @@ def fleiss_kappa(ratings: list[list[str]]) -> float | None:
 
 def compact(report: dict) -> dict:
     """Of a run's per-corpus classification reports, what a cross-validation summary keeps."""
-    return {c: {k: r[k] for k in ("ua", "wa", "macro_f1", "n", "confusion_matrix")} for c, r in report.items()}
+    keep = ("ua", "wa", "macro_f1", "n", "confusion_matrix", "ece")
+    return {c: {k: r[k] for k in keep if k in r} for c, r in report.items()}
 
 
 def summarize_runs(runs: dict) -> dict:

@@ -88,3 +88,53 @@ def test_ensemble_cv_takes_each_runs_own_seeds(data_root, tmp_path, small_root, 
     assert summary["plain-member/emodb"]["n_runs"] == summary["func-member/emodb"]["n_runs"] == 2
     with pytest.raises(SystemExit, match="no fold-0 run"):
         ensemble_cv.main(["--runs", f"{tmp_path / 'plain'}:2"] + common)
+
+
+def test_calibrate_writes_each_folds_temperature_and_the_ensemble_reports_its_calibration(
+        data_root, tmp_path, small_root, script, tiny_classifier):
+    """train/calibrate.py on two folds: fold 0's temperature is the one fold 1's predictions
+    alone give, and the reverse; the shipped copy gets the temperature of both; the JSON and the
+    reliability diagram are written; train/ensemble_cv.py then scores the calibrated members
+    and pools the folds' calibration."""
+    from emodiff.calibration import fit_temperature, out_of_fold
+    from emodiff.data import index_corpora
+    from emodiff.evaluation import sharpen
+
+    root, run, shipped = small_root, tmp_path / "plain", tmp_path / "shipped"
+    fake_runs(tiny_classifier, run, [["emodb_03", "ravdess_01"], ["emodb_08"]], False, 0.5)
+    tiny_classifier(seed=5).save_pretrained(shipped)
+    common = ["--n-folds", "2", "--data-root", str(root), "--cache-dir", str(tmp_path / "cache")]
+    result = script("train/calibrate").main(["--run", str(run), "--ship", str(shipped),
+                                            "--out", str(tmp_path / "cal" / "cnn.json")] + common)
+    folds = out_of_fold(run, [0], 2, index_corpora(root), tmp_path / "cache")
+    for f in (0, 1):
+        other = folds[1 - f]
+        assert result["fold_temperatures"][f] == pytest.approx(fit_temperature([(other.scorers[0], other.y)]),
+                                                               rel=1e-3)
+        config = json.loads((run / f"speaker_s0_f{f}" / "best" / "config.json").read_text())
+        assert config["temperature"] == pytest.approx(result["fold_temperatures"][f], abs=1e-4)
+    assert json.loads((shipped / "config.json").read_text())["temperature"] == pytest.approx(
+        result["temperature"], abs=1e-4)
+    saved = json.loads((tmp_path / "cal" / "cnn.json").read_text())
+    assert saved["before"]["all"]["n"] == len(index_corpora(root)) and 0 <= saved["after"]["emodb"]["ece"] <= 1
+    assert (tmp_path / "cal" / "cnn.png").stat().st_size > 1000
+
+    script("train/ensemble_cv").main(["--runs", str(run), "--out", str(tmp_path / "e.json")] + common)
+    pooled = json.loads((tmp_path / "e.json").read_text())["pooled"]
+    assert pooled["all"]["n"] == len(index_corpora(root))
+    assert pooled["all"]["ece"] == pytest.approx(saved["after"]["all"]["ece"], abs=1e-4)  # same members, calibrated
+    assert (tmp_path / "e.png").stat().st_size > 1000
+
+    # the ensemble's own temperature: each fold's from the other fold, all folds' shipped
+    release = tmp_path / "release" / "ensembles.json"
+    release.parent.mkdir()
+    script("train/ensemble_cv").main(["--runs", str(run), "--out", str(tmp_path / "c.json"), "--calibrate",
+                                      "--ship", f"{release}:one_clip"] + common)
+    calibrated = json.loads((tmp_path / "c.json").read_text())
+    probs = [f.scorers[0](result["fold_temperatures"][f.index]) for f in folds]  # the calibrated members
+    for f in (0, 1):
+        other = (lambda t, p=probs[1 - f]: sharpen(p, t), folds[1 - f].y)
+        assert calibrated["fold_temperatures"][str(f)] == pytest.approx(fit_temperature([other]), rel=5e-3)
+    assert json.loads(release.read_text())["one_clip"]["temperature"] == pytest.approx(
+        calibrated["temperature"], abs=1e-4)
+    assert calibrated["pooled"]["all"]["ua"] == pooled["all"]["ua"]  # a temperature never changes the ranking

@@ -7,7 +7,7 @@ import pytest
 import emodiff.evaluation
 from emodiff.classifier import ClassifierConfig, EmotionClassifier
 from emodiff.data import index_corpora, speaker_means, speech_mels
-from emodiff.evaluation import clip_probabilities
+from emodiff.evaluation import window_logits
 
 from .conftest import MEL, ROOT, flat_normalizer, planted
 
@@ -49,9 +49,9 @@ def test_evaluate_speaker_normalised_model(data_root, tmp_path, capsys, monkeypa
 
     def spy(clf, mels, speaker_means=None, **kw):
         seen.append(speaker_means)
-        return clip_probabilities(clf, mels, speaker_means, **kw)
+        return window_logits(clf, mels, speaker_means, **kw)
 
-    monkeypatch.setattr(emodiff.evaluation, "clip_probabilities", spy)
+    monkeypatch.setattr(emodiff.evaluation, "window_logits", spy)
     for flags, said in (([], "from all their clips"), (["--single-clip"], "alone")):
         metrics = evaluate.main(["--checkpoint", str(tmp_path / "c"), "--data-root", str(root), "--out",
                                  str(tmp_path / "m.json"), "--cache-dir", str(tmp_path / "cache")] + flags)
@@ -72,9 +72,9 @@ def test_evaluate_an_ensemble(data_root, tmp_path, capsys, monkeypatch, small_ro
 
     def spy(clf, mels, speaker_means=None, **kw):
         seen.append((clf.cfg.speaker_norm, speaker_means is not None))
-        return clip_probabilities(clf, mels, speaker_means, **kw)
+        return window_logits(clf, mels, speaker_means, **kw)
 
-    monkeypatch.setattr(emodiff.evaluation, "clip_probabilities", spy)
+    monkeypatch.setattr(emodiff.evaluation, "window_logits", spy)
     metrics = evaluate.main(["--checkpoint", str(tmp_path / "spk"), str(ROOT / "checkpoints" / "classifier"),
                              "--data-root", str(root), "--out", str(tmp_path / "m.json"),
                              "--cache-dir", str(tmp_path / "cache")])

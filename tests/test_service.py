@@ -48,6 +48,37 @@ def test_the_release_takes_the_folders_present(tmp_path, tiny_classifier):
     assert "pipeline" not in svc.loaded()  # loaded on first use only
 
 
+def test_each_set_takes_its_own_temperature_only_with_all_its_members(tmp_path, tiny_classifier):
+    """ensembles.json's temperature sharpens the members' mean for the set it was fitted for;
+    a release missing a member of the set, or other classifiers asked for, go without it; the
+    CNN members alone (judging a mel) are not sharpened."""
+    from emodiff.calibration import set_ensemble_temperature
+    from emodiff.evaluation import sharpen
+    from emodiff.service import ONE_CLIP
+
+    tiny_classifier(0).save_pretrained(tmp_path / "classifier")
+    set_ensemble_temperature(tmp_path / "ensembles.json", "one_clip", 0.5, ["runs/x"])
+    assert EmoDiff(tmp_path).classifier.temperature == 1.0  # classifier_seed1 and functionals missing
+    x, labels, spk_names = planted(dim=88)
+    tiny_classifier(1).save_pretrained(tmp_path / "classifier_seed1")
+    from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig
+    FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02"), x, labels).save_pretrained(
+        tmp_path / "functionals")
+    svc = EmoDiff(tmp_path)
+    assert [p.name for p in svc.present(ONE_CLIP)] == list(ONE_CLIP) and svc.classifier.temperature == 0.5
+    assert svc.speaker_classifier.temperature == 1.0  # no temperature fitted for that set
+    assert EmoDiff(tmp_path, classifiers=[tmp_path / "classifier"]).classifier.temperature == 1.0
+    clip = (SR, tone(1.0))
+    plain = EmoDiff(tmp_path, classifiers=[tmp_path / n for n in ONE_CLIP]).classifier.predict(clip)
+    sharp = svc.classifier.predict(clip)
+    expected = sharpen(np.array([plain[e] for e in plain]), 0.5)
+    assert [sharp[e] for e in sharp] == pytest.approx(list(expected), abs=1e-5)
+    assert max(sharp.values()) > max(plain.values())
+    mel = svc.mel(clip)
+    assert svc.classifier.confidences(mel) == pytest.approx(
+        {e: np.mean([m.confidences(mel)[e] for m in svc.classifier.networks]) for e in plain})
+
+
 def test_the_mel_and_rate_come_from_the_saved_models(tmp_path, tiny_classifier):
     """A release of 16 kHz models decodes and analyses at 16 kHz; nothing spells 22,050."""
     cfg16 = MelConfig(sample_rate=16000, fmax=7600.0)

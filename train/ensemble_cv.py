@@ -9,7 +9,11 @@ has (`RUN:0` names a run's own seeds), all tested on the same speakers.
 Speaker-normalised members get each test speaker's statistics from all their clips, as in
 cross-validation; `--reference-clips N` from random groups of N of them; `--single-clip` scores
 every clip alone. Beside the ensemble, each run's members as they scored alone, from their
-metrics.json: the table is ensemble vs its own members on the same folds.
+metrics.json: the table is ensemble vs its own members on the same folds. "pooled": every
+fold's unseen speakers together, with the ensemble's calibration (ECE with an interval over
+speakers) and a reliability diagram beside the JSON. `--calibrate` fits the ensemble's own
+temperature (its members' mean sharpened), each fold's on the other folds' predictions; `--ship
+checkpoints/ensembles.json:one_clip` hands the one of all folds to the app's ensemble.
 """
 from __future__ import annotations
 
@@ -17,8 +21,12 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
+from emodiff.calibration import add_ece_intervals, fit_temperature, set_ensemble_temperature
 from emodiff.data import index_corpora, reference_groups, speech_mels
-from emodiff.evaluation import Ensemble, evaluate
+from emodiff.evaluation import Ensemble, ensemble_probabilities, reports, sharpen
+from emodiff.plotting import plot_reliability, save_figure
 from emodiff.reports import cv_table
 from emodiff.stats import compact, summarize_runs
 from emodiff.training import add_data_args, save_json
@@ -39,6 +47,37 @@ def fold_members(runs: list[str], seeds: list[int], fold: int) -> list[Path]:
     return folders
 
 
+def score_fold(args, fold: int, records):
+    """Fold `fold`'s ensemble on its unseen speakers -> (the ensemble, its test records, the
+    members' mean probabilities, each member's row as it scored alone)."""
+    folders = fold_members(args.runs, args.seeds, fold)
+    member_metrics = [json.loads((f / "metrics.json").read_text()) for f in folders]
+    tested = {tuple(m["test_speakers"]) for m in member_metrics}
+    if len(tested) != 1:
+        raise SystemExit(f"Fold {fold}: the runs were tested on different speakers {sorted(tested)}.")
+    clf = Ensemble.from_pretrained([f / "best" for f in folders])
+    test_speakers = set(tested.pop())
+    test = [r for r in records if r.speaker in test_speakers and r.emotion in clf.emotions]
+    mels = speech_mels(test, clf.mel_config, args.cache_dir) if clf.networks else {}
+    probs = ensemble_probabilities(clf, [mels.get(r.path) for r in test], reference_groups(test, args.reference_clips),
+                                   args.single_clip, args.cache_dir)
+    key = "test_single_clip" if args.single_clip else "test"
+    alone = {f"{folder.parent.name}-member_s{m['seed']}_f{fold}": {  # a plain member has no single-clip entry
+        c: {k: r[k] for k in ("ua", "wa")} for c, r in m.get(key, m["test"]).items()}
+        for folder, m in zip(folders, member_metrics)}
+    return clf, test, probs, alone
+
+
+def temperatures(folds, emotions, calibrate: bool) -> tuple[dict, float]:
+    """Each fold's ensemble temperature, fitted on the other folds' predictions, and the one of
+    all folds (what a shipped ensemble of the same recipes takes); all 1 without `calibrate`."""
+    if not calibrate:
+        return {f: 1.0 for f in range(len(folds))}, 1.0
+    scored = [(lambda t, p=probs: sharpen(p, t), np.array([emotions.index(r.emotion) for r in test]))
+              for _, test, probs, _ in folds]
+    return ({f: fit_temperature(scored[:f] + scored[f + 1:]) for f in range(len(folds))}, fit_temperature(scored))
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True,
@@ -48,36 +87,43 @@ def main(argv=None) -> dict:
     p.add_argument("--single-clip", action="store_true", help="speaker-normalised members score each clip alone")
     p.add_argument("--reference-clips", type=int, default=0,
                    help="speaker statistics from random groups of this many of a speaker's clips (0: all)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="fit the ensemble's own temperature, each fold's on the other folds")
+    p.add_argument("--ship", metavar="FILE:SET",
+                   help="write the temperature of all folds as SET's into a release's ensembles.json")
     p.add_argument("--out", type=Path, required=True, help="JSON file")
     add_data_args(p)
     args = p.parse_args(argv)
 
-    key = "test_single_clip" if args.single_clip else "test"
+    records = index_corpora(args.data_root)
+    folds = [score_fold(args, fold, records) for fold in range(args.n_folds)]
+    emotions = folds[0][0].emotions
+    per_fold, temperature = temperatures(folds, emotions, args.calibrate)
     label = "ensemble" + ("-single-clip" if args.single_clip else "")
-    runs, records = {}, None
-    for fold in range(args.n_folds):
-        folders = fold_members(args.runs, args.seeds, fold)
-        member_metrics = [json.loads((f / "metrics.json").read_text()) for f in folders]
-        tested = {tuple(m["test_speakers"]) for m in member_metrics}
-        if len(tested) != 1:
-            raise SystemExit(f"Fold {fold}: the runs were tested on different speakers {sorted(tested)}.")
-        clf = Ensemble.from_pretrained([f / "best" for f in folders])
-        records = records or index_corpora(args.data_root, clf.emotions)
-        test_speakers = set(tested.pop())
-        test = [r for r in records if r.speaker in test_speakers]
-        mels = speech_mels(test, clf.mel_config, args.cache_dir) if clf.networks else {}
-        report = evaluate(clf, [mels.get(r.path) for r in test], reference_groups(test, args.reference_clips),
-                          args.single_clip, args.cache_dir)
+    runs, pooled = {}, []
+    for fold, (_, test, probs, alone) in enumerate(folds):
+        probs = sharpen(probs, per_fold[fold])
+        report = reports(emotions, test, probs)
+        pooled.append((test, probs))
         runs[f"{label}_s{'+'.join(map(str, args.seeds))}_f{fold}"] = compact(report)
-        for folder, m in zip(folders, member_metrics):  # a plain member has no single-clip entry: it is one
-            runs[f"{folder.parent.name}-member_s{m['seed']}_f{fold}"] = {
-                c: {k: r[k] for k in ("ua", "wa")} for c, r in m.get(key, m["test"]).items()}
+        runs.update(alone)
         print(f"fold {fold}: " + "  ".join(f"{c} UA {r['ua']:.3f}" for c, r in report.items()), flush=True)
 
     summary = summarize_runs(runs)
-    save_json({"runs": runs, "summary": summary, "members": [str(r) for r in args.runs], "seeds": args.seeds,
-               "single_clip": args.single_clip, "reference_clips": args.reference_clips}, args.out)
+    test, probs = [r for t, _ in pooled for r in t], np.concatenate([p for _, p in pooled])
+    calibration = reports(emotions, test, probs)
+    add_ece_intervals(calibration, test, probs, emotions)
+    save_figure(plot_reliability({"ensemble": calibration}, "the folds' unseen speakers pooled"),
+                args.out.with_suffix(".png"))
+    if args.ship:
+        file, _, name = args.ship.rpartition(":")
+        set_ensemble_temperature(file, name, temperature, [str(r) for r in args.runs])
+    save_json({"runs": runs, "summary": summary, "pooled": calibration, "members": [str(r) for r in args.runs],
+               "seeds": args.seeds, "single_clip": args.single_clip, "reference_clips": args.reference_clips,
+               "temperature": temperature, "fold_temperatures": per_fold}, args.out)
     print(cv_table(summary))
+    print(f"ensemble temperature {temperature:.3f}; pooled over the folds: " + "  ".join(
+        f"{c} ECE {r['ece']:.3f} [{r['ece_ci95'][0]:.3f}, {r['ece_ci95'][1]:.3f}]" for c, r in calibration.items()))
     return summary
 
 

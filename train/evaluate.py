@@ -4,8 +4,9 @@
 
 Works on any folder laid out like `shared/data`, whatever speakers it holds: that is how the
 model is judged independently. Writes JSON with, per corpus ("emodb", "ravdess") and "all":
-ua, wa, macro_f1, per-class precision/recall/F1 and the confusion matrix; and one
-confusion-matrix PNG per corpus beside it. A speaker-normalised classifier takes each
+ua, wa, macro_f1, per-class precision/recall/F1, the confusion matrix and the calibration
+("ece": expected calibration error; "reliability": its bins); one confusion-matrix PNG per
+corpus and a reliability diagram beside it. A speaker-normalised classifier takes each
 speaker's average spectrum from all of that speaker's clips found, labels unused (or from
 random groups of `--reference-clips N`; or none, `--single-clip`). Several checkpoints are
 evaluated as one ensemble, their probabilities averaged (`--checkpoint checkpoints/classifier
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from emodiff.data import index_corpora, reference_groups, speakers, speech_mels
 from emodiff.evaluation import Ensemble, evaluate
-from emodiff.plotting import plot_confusion, save_figure
+from emodiff.plotting import plot_confusion, plot_reliability, save_figure
 from emodiff.training import add_data_args, save_json
 
 
@@ -54,9 +55,12 @@ def main(argv=None) -> dict:
     save_json(metrics, args.out)
     for corpus in [c for c in ("emodb", "ravdess", "all") if c in metrics]:
         m = metrics[corpus]
-        print(f"{corpus:8} n={m['n']:5d}  UA {m['ua']:.3f}  WA {m['wa']:.3f}  macro-F1 {m['macro_f1']:.3f}")
+        print(f"{corpus:8} n={m['n']:5d}  UA {m['ua']:.3f}  WA {m['wa']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
+              f"ECE {m['ece']:.3f}")
         save_figure(plot_confusion(m["confusion_matrix"], m["labels"], f"{corpus}: UA {m['ua']:.1%}, WA {m['wa']:.1%}"),
                     args.out.with_name(f"{args.out.stem}_confusion_{corpus}.png"))
+    save_figure(plot_reliability({"confidence": metrics}, "how often the top class is right, by its probability"),
+                args.out.with_name(f"{args.out.stem}_reliability.png"))
     if metrics["speakers_seen_in_training"]:
         print(f"note: {len(metrics['speakers_seen_in_training'])} of these speakers were in the "
               "training data; these numbers are not speaker-independent.")
