@@ -204,7 +204,10 @@ def _recognise_tab():
         with gr.Column():
             rec_in = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
             rec_button = gr.Button("Recognise", variant="primary")
-        rec_label = gr.Label(num_top_classes=6, label="emotion confidences")
+        with gr.Column():
+            rec_label = gr.Label(num_top_classes=6, label="emotion confidences")
+            gr.Markdown("Calibrated on voices the models never heard: of clips shown at about 70 %, about 70 % "
+                        "were right (see About).")
     rec_plot = gr.Plot(label="log-mel")
     rec_button.click(classify, rec_in, [rec_label, rec_plot], api_name="classify", concurrency_id="recognise")
     examples = sorted(str(p) for p in EXAMPLES.glob("*.wav"))
