@@ -39,6 +39,14 @@ def fit_temperature(scored: list[tuple[Scorer, np.ndarray]], bounds=(0.05, 20.0)
     return float(np.exp(best.x))
 
 
+def fold_temperatures(scored_by_fold: list[list[tuple[Scorer, np.ndarray]]]) -> tuple[list[float], float]:
+    """Each fold's temperature, fitted on the other folds' (scorer, labels) only, and the one
+    fitted on all folds (what a model trained on every speaker by the same recipe takes)."""
+    per_fold = [fit_temperature([x for g, fold in enumerate(scored_by_fold) if g != f for x in fold])
+                for f in range(len(scored_by_fold))]
+    return per_fold, fit_temperature([x for fold in scored_by_fold for x in fold])
+
+
 def ece_interval(probs, y, speakers, n: int = 1000, seed: int = 0) -> list[float]:
     """95 % interval of the expected calibration error, resampling speakers (`metrics.calibration`)."""
     from .metrics import calibration
@@ -112,15 +120,14 @@ def calibrate_run(folds: list[Fold]) -> dict:
     """Fit each fold's temperature on the other folds and one on all folds; write each fold's
     into its members' configs. Returns the temperatures and the pooled out-of-fold reports
     before (temperature 1) and after, with ECE intervals over speakers."""
-    emotions, temperatures = folds[0].emotions, {}
+    per_fold, everyone = fold_temperatures([[(s, g.y) for s in g.scorers] for g in folds])
+    temperatures = {g.index: t for g, t in zip(folds, per_fold)}
     for fold in folds:
-        t = fit_temperature([(s, g.y) for g in folds if g is not fold for s in g.scorers])
-        temperatures[fold.index] = t
         for folder in fold.folders:
-            set_temperature(folder / "best", t)
+            set_temperature(folder / "best", temperatures[fold.index])
+    emotions = folds[0].emotions
     records = [r for g in folds for _ in g.scorers for r in g.records]  # each clip once per seed
-    out = {"temperature": fit_temperature([(s, g.y) for g in folds for s in g.scorers]),
-           "fold_temperatures": temperatures}
+    out = {"temperature": everyone, "fold_temperatures": temperatures}
     for name, at in (("before", lambda g: 1.0), ("after", lambda g: temperatures[g.index])):
         probs = np.concatenate([s(at(g)) for g in folds for s in g.scorers])
         report = reports(emotions, records, probs)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emodiff.calibration import add_ece_intervals, fit_temperature, set_ensemble_temperature
+from emodiff.calibration import add_ece_intervals, fold_temperatures, set_ensemble_temperature
 from emodiff.data import index_corpora, reference_groups, speech_mels
 from emodiff.evaluation import Ensemble, ensemble_probabilities, reports, sharpen
 from emodiff.plotting import plot_reliability, save_figure
@@ -73,9 +73,10 @@ def temperatures(folds, emotions, calibrate: bool) -> tuple[dict, float]:
     all folds (what a shipped ensemble of the same recipes takes); all 1 without `calibrate`."""
     if not calibrate:
         return {f: 1.0 for f in range(len(folds))}, 1.0
-    scored = [(lambda t, p=probs: sharpen(p, t), np.array([emotions.index(r.emotion) for r in test]))
-              for _, test, probs, _ in folds]
-    return ({f: fit_temperature(scored[:f] + scored[f + 1:]) for f in range(len(folds))}, fit_temperature(scored))
+    per_fold, everyone = fold_temperatures([[(lambda t, p=probs: sharpen(p, t),
+                                              np.array([emotions.index(r.emotion) for r in test]))]
+                                            for _, test, probs, _ in folds])
+    return dict(enumerate(per_fold)), everyone
 
 
 def main(argv=None) -> dict:
