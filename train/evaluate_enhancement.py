@@ -39,6 +39,8 @@ def parse_args(argv=None):
     p.add_argument("--prosody", type=Path, help="move pitch level and rate toward the target first, with these "
                    "statistics (`emodiff.prosody`; measured on the generator's training speakers if missing)")
     p.add_argument("--prosody-amount", type=float, default=1.0, help="how far toward the target's prosody")
+    p.add_argument("--steer", type=float, default=0.0,
+                   help="statistics steering toward the target (the pipeline's steering.json; 0: none)")
     p.add_argument("--out", type=Path, default=Path("results/enhancement.json"))
     p.add_argument("--summarise-only", action="store_true",
                    help="recompute OUT's summaries from its kept per-clip measurements; measure nothing")
@@ -83,7 +85,7 @@ def main(argv=None) -> dict:
         prepare = lambda samples, rate, source, target: stats.move(samples, rate, source, target,  # noqa: E731
                                                                     args.prosody_amount)
     rows = evaluate(records, test, pipe, judges, args.per_cell, args.strength, args.steps, args.guidance, args.seed,
-                    prepare)
+                    prepare, args.steer)
     summaries = {name: summarise(rows, name) for name in judges.models}
     for name, summary in summaries.items():
         print(f"judge {name}:", *table(summary), sep="\n")

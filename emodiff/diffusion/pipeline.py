@@ -20,6 +20,7 @@ from ..checkpoint import CheckpointError, model_folder
 from ..mel import MelConfig, MelNormalizer, mel_of
 from ..sampling import DEFAULT_GUIDANCE
 from .guidance import guided_prediction
+from .steering import STEERING_FILE, EmotionStatistics
 from .unet import MelDenoiser
 
 METADATA = "metadata.json"  # what the pipeline was trained on (speakers, arguments), beside its weights
@@ -57,6 +58,7 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         self.register_modules(unet=unet, scheduler=scheduler)
         self.normalizer: MelNormalizer | None = None
         self.metadata: dict = {}
+        self.steering: EmotionStatistics | None = None  # `steering.py`; enhance's `steer` needs it
         self._vocoder = None
 
     # ---- persistence -------------------------------------------------------------------
@@ -78,6 +80,8 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         pipe.unet.float()
         pipe.normalizer = MelNormalizer.load(Path(path) / "normalizer.json")
         pipe.metadata = read_metadata(path)
+        if (Path(path) / STEERING_FILE).is_file():
+            pipe.steering = EmotionStatistics.load(Path(path) / STEERING_FILE)
         pipe.check_mels()
         return pipe
 
@@ -150,13 +154,22 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         return torch.cat([self.style_of(torch.as_tensor(m, dtype=torch.float32)) for m in mels])
 
     @torch.inference_mode()
-    def _denoise(self, x, timesteps, sampler, emotions, style, guidance: float, generator):
+    def _denoise(self, x, timesteps, sampler, emotions, style, guidance: float, generator,
+                 steer: float = 0.0, frames: int | None = None):
         """The reverse process from x (B, n_mels, T) at timesteps[0] down to 0, under
-        classifier-free guidance on the emotion (`guided_prediction`)."""
+        classifier-free guidance on the emotion (`guided_prediction`), and, with `steer` > 0,
+        each step's clean estimate (its first `frames` frames) moved `steer` (unit-RMS steps, in
+        normalised units) up the `steering` model's log-probability of the emotion."""
         emotions = torch.as_tensor(emotions, device=self.device).reshape(x.shape[0])
+        names = [self.emotions[i] for i in emotions.tolist()]
+        to_raw = lambda z: self.normalizer.denormalize(z.float().cpu())[..., :frames]  # noqa: E731
         for t in self.progress_bar(timesteps):
             pred = guided_prediction(self.unet, sampler.scale_model_input(x, t), t.to(self.device), emotions,
                                      style, guidance)
+            if steer > 0:  # v-prediction: x0 = a x - s v, so moving x0 by d moves v by -d / s
+                a, s = sampler.alphas_cumprod[t].sqrt(), (1 - sampler.alphas_cumprod[t]).sqrt()
+                step = self.steering.direction(a * x - s * pred, names, to_raw).to(x)
+                pred = pred - steer * step / s
             x = sampler.step(pred, t, x, generator=generator).prev_sample
         return x
 
@@ -183,11 +196,16 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
 
     def enhance_batch(self, mels: torch.Tensor, emotions, strength: float = 0.5, steps: int = 25,
                       guidance: float = DEFAULT_GUIDANCE, generator: torch.Generator | None = None,
-                      sampler: str = "dpm") -> torch.Tensor:
+                      sampler: str = "dpm", style: torch.Tensor | None = None, steer: float = 0.0) -> torch.Tensor:
         """SDEdit on many raw log-mels of one length at once (B, n_mels, T) -> (B, n_mels, T),
-        each toward its emotion in `emotions` (names) and styled on itself."""
+        each toward its emotion in `emotions` (names) and styled on itself, or on `style`
+        (B, style_dim) where given; `steer` > 0 adds statistics steering (`_denoise`)."""
         if not 0.0 < strength <= 1.0:
             raise ValueError("strength must be in (0, 1].")
+        if steer > 0 and self.steering is None:
+            raise ValueError(f"Steering needs {STEERING_FILE} in the pipeline folder (train/fit_steering.py).")
+        if steer > 0 and self.scheduler.config.prediction_type != "v_prediction":
+            raise ValueError("Steering is written for v-prediction models.")
         idx = [self._emotion_index(e) for e in emotions]
         mels, T = mels.float(), mels.shape[-1]
         frames = self._frames(T)
@@ -201,8 +219,8 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
             solver.set_begin_index(steps - n_run)
         noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(self.device)
         x = solver.add_noise(z0, noise, timesteps[:1])
-        style = self.styles_of(mels)
-        z = self._denoise(x, timesteps, solver, idx, style, guidance, generator)
+        style = self.styles_of(mels) if style is None else style.to(self.device, self.unet.dtype)
+        z = self._denoise(x, timesteps, solver, idx, style, guidance, generator, steer, T)
         return self.normalizer.denormalize(z[..., :T].float().cpu())
 
     # ---- the two modes -----------------------------------------------------------------
@@ -218,10 +236,11 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
 
     def enhance(self, source, target_emotion: str | None = None, strength: float = 0.5,
                 steps: int = 25, guidance: float = DEFAULT_GUIDANCE, generator: torch.Generator | None = None,
-                sampler: str = "dpm", classifier=None, vocode: bool = True) -> MelOutput:
+                sampler: str = "dpm", classifier=None, vocode: bool = True, steer: float = 0.0) -> MelOutput:
         """Noise `source` to t = strength * T and denoise it under `target_emotion` (SDEdit,
         Meng et al. 2022). Without a target, the emotion `classifier` predicts for the clip
-        is made clearer. The clip itself is the style reference, so the voice stays."""
+        is made clearer. The clip itself is the style reference, so the voice stays. `steer`:
+        statistics steering toward the emotion (`steering.py`; 0: none)."""
         mel = self._as_mel(source)
         if target_emotion is None:
             if classifier is None:
@@ -230,7 +249,8 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
                 raise ValueError("The classifier reads another mel than this pipeline makes.")
             probs = classifier.mel_probabilities(mel)
             target_emotion = classifier.emotions[int(probs.argmax())]
-        mel = self.enhance_batch(mel[None], [target_emotion], strength, steps, guidance, generator, sampler)[0]
+        mel = self.enhance_batch(mel[None], [target_emotion], strength, steps, guidance, generator, sampler,
+                                 steer=steer)[0]
         return MelOutput(mel, self.vocoder(mel) if vocode else None, target_emotion, strength)
 
     __call__ = generate
