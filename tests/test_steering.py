@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from emodiff.data import EMOTIONS
+from emodiff.data import EMOTIONS, index_corpora
 from emodiff.diffusion import mel_seed
 from emodiff.diffusion.steering import STEERING_FILE, EmotionStatistics, clip_statistics
 
@@ -75,3 +75,38 @@ def test_enhance_steers_only_when_asked(tiny_pipeline, bright_vs_dull):
     angry = EMOTIONS.index("angry")
     assert bright_vs_dull.log_probs(steered)[0, angry] > bright_vs_dull.log_probs(plain)[0, angry] + 0.5
     assert torch.isfinite(steered).all()
+
+
+def test_fit_steering_fits_on_the_pipelines_own_speakers_and_saves_beside_it(tiny_pipeline, small_root, tmp_path,
+                                                                              script):
+    from emodiff.checkpoint import CheckpointError
+    from emodiff.diffusion import load_pipeline
+
+    pipe = tiny_pipeline()
+    pipe.save_pretrained(tmp_path / "silent")  # no metadata: whose statistics would they be?
+    with pytest.raises(CheckpointError, match="does not say which speakers"):
+        script("train/fit_steering").main(["--pipeline", str(tmp_path / "silent"), "--data-root", str(small_root)])
+    pipe.metadata = {"train_speakers": ["emodb_03", "ravdess_01"]}
+    pipe.save_pretrained(tmp_path / "p")
+    out = script("train/fit_steering").main(["--pipeline", str(tmp_path / "p"), "--data-root", str(small_root)])
+    records = index_corpora(small_root, EMOTIONS)
+    assert out["train_clips"] == sum(r.speaker != "emodb_08" for r in records)  # emodb_08 held out
+    assert 0.0 <= out["held_out_ua"] <= 1.0
+    loaded = load_pipeline(tmp_path / "p").steering
+    seen = sorted({r.emotion for r in records if r.speaker != "emodb_08"}, key=EMOTIONS.index)
+    assert loaded.emotions == seen and np.asarray(loaded.weight).shape == (len(seen), 3 * MEL.n_mels + 4)
+    x = torch.stack(tilted(3.0, n=1))
+    assert loaded.direction(x, seen[:1]).shape == x.shape
+    missing = sorted(set(EMOTIONS) - set(seen))
+    if missing:
+        with pytest.raises(ValueError, match="never saw"):
+            loaded.direction(x, missing[:1])
+
+
+def test_two_emotions_give_two_rows():
+    model = EmotionStatistics.fit(tilted(0.0) + tilted(6.0, seed=1), ["angry"] * 6 + ["sad"] * 6, EMOTIONS)
+    assert model.emotions == ["sad", "angry"]  # in EMOTIONS order
+    dull = torch.stack(tilted(6.0, n=1, seed=5))
+    angry = model.emotions.index("angry")
+    assert model.log_probs(dull).exp().sum() == pytest.approx(1.0, abs=1e-5)
+    assert model.log_probs(dull + 0.3 * model.direction(dull, ["angry"]))[0, angry] > model.log_probs(dull)[0, angry]

@@ -15,7 +15,7 @@ import numpy as np
 
 from emodiff.audio import load_audio
 from emodiff.data import EMOTIONS, index_corpora
-from emodiff.diffusion import load_pipeline, read_metadata
+from emodiff.diffusion import load_pipeline, training_speakers
 from emodiff.diffusion.steering import STEERING_FILE, EmotionStatistics
 from emodiff.mel import mel_spectrogram
 from emodiff.training import add_data_args
@@ -26,10 +26,7 @@ def main(argv=None) -> dict:
     p.add_argument("--pipeline", type=Path, default=Path("checkpoints/diffusion"))
     add_data_args(p)
     args = p.parse_args(argv)
-    speakers = set(read_metadata(args.pipeline).get("train_speakers", []))
-    if not speakers:
-        raise SystemExit(f"{args.pipeline} does not say which speakers it was trained on.")
-    mel_config = load_pipeline(args.pipeline).mel_config
+    mel_config, speakers = load_pipeline(args.pipeline).mel_config, training_speakers(args.pipeline)
     records = index_corpora(args.data_root, EMOTIONS)
     mel = lambda r: mel_spectrogram(load_audio(r.path, sample_rate=mel_config.sample_rate).samples,  # noqa: E731
                                     mel_config)
@@ -40,7 +37,8 @@ def main(argv=None) -> dict:
     ua = None
     if held_out:
         guess = [EMOTIONS[int(model.log_probs(mel(r)[None]).argmax())] for r in held_out]
-        ua = float(np.mean([np.mean([g == e for g, r in zip(guess, held_out) if r.emotion == e]) for e in EMOTIONS]))
+        present = [e for e in EMOTIONS if any(r.emotion == e for r in held_out)]
+        ua = float(np.mean([np.mean([g == e for g, r in zip(guess, held_out) if r.emotion == e]) for e in present]))
         print(f"held-out speakers ({len({r.speaker for r in held_out})}): UA {100 * ua:.1f} %")
     return {"train_clips": len(train), "held_out_ua": ua}
 

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from emodiff.data import EMOTIONS, index_corpora
-from emodiff.diffusion import read_metadata
+from emodiff.diffusion import training_speakers
 from emodiff.prosody import PROSODY_FILE, ProsodyStats
 from emodiff.training import add_data_args
 
@@ -22,9 +22,7 @@ def main(argv=None) -> ProsodyStats:
     p.add_argument("--pipeline", type=Path, default=Path("checkpoints/diffusion"))
     add_data_args(p)
     args = p.parse_args(argv)
-    speakers = set(read_metadata(args.pipeline).get("train_speakers", []))
-    if not speakers:
-        raise SystemExit(f"{args.pipeline} does not say which speakers it was trained on.")
+    speakers = training_speakers(args.pipeline)
     records = [r for r in index_corpora(args.data_root, EMOTIONS) if r.speaker in speakers]
     stats = ProsodyStats.measure(records)
     stats.save(args.pipeline / PROSODY_FILE)

@@ -3,9 +3,10 @@
 from diffusers."""
 from .guidance import drop_conditions, guided_prediction
 from .pipeline import (EmotionDiffusionPipeline, MelOutput, load_pipeline, mel_seed, read_metadata,
-                       training_scheduler)
+                       training_scheduler, training_speakers)
 from .style import MelStyleEncoder
 from .unet import MelDenoiser
 
 __all__ = ["EmotionDiffusionPipeline", "MelDenoiser", "MelOutput", "MelStyleEncoder", "drop_conditions",
-           "guided_prediction", "load_pipeline", "mel_seed", "read_metadata", "training_scheduler"]
+           "guided_prediction", "load_pipeline", "mel_seed", "read_metadata", "training_scheduler",
+           "training_speakers"]

@@ -262,6 +262,15 @@ def read_metadata(path) -> dict:
     return json.loads(file.read_text()) if file.is_file() else {}
 
 
+def training_speakers(path) -> set[str]:
+    """The speakers a saved pipeline was trained on, from its metadata: statistics measured for
+    it (prosody, steering) come from these. Refuses a pipeline that does not say."""
+    speakers = set(read_metadata(path).get("train_speakers", []))
+    if not speakers:
+        raise CheckpointError(f"{path} does not say which speakers it was trained on.")
+    return speakers
+
+
 def load_pipeline(path, device: str = "cpu") -> EmotionDiffusionPipeline:
     """A saved pipeline (a folder, or a Hub repo id: `checkpoint.model_folder`), ready to
     sample, without progress bars. diffusers itself never touches the network here."""

@@ -54,13 +54,18 @@ class EmotionStatistics:
 
     @classmethod
     def fit(cls, mels, labels, emotions, C: float = 0.1) -> "EmotionStatistics":
-        """`mels` raw log-mels of any lengths, `labels` their emotion names."""
+        """`mels` raw log-mels of any lengths, `labels` their emotion names (two or more of
+        `emotions`; the model steers toward those it saw)."""
         from sklearn.linear_model import LogisticRegression
 
         X = np.stack([clip_statistics(torch.as_tensor(m, dtype=torch.float32)[None])[0].numpy() for m in mels])
         mean, std = X.mean(0), X.std(0) + 1e-6
         lr = LogisticRegression(C=C, max_iter=3000).fit((X - mean) / std, [list(emotions).index(e) for e in labels])
-        return cls(list(emotions), mean.tolist(), std.tolist(), lr.coef_.tolist(), lr.intercept_.tolist())
+        weight, bias = lr.coef_, lr.intercept_
+        if len(lr.classes_) == 2:  # sklearn keeps one row for two classes: the second's logit against 0
+            weight, bias = np.stack([np.zeros_like(weight[0]), weight[0]]), np.array([0.0, bias[0]])
+        seen = [emotions[int(c)] for c in lr.classes_]
+        return cls(seen, mean.tolist(), std.tolist(), weight.tolist(), bias.tolist())
 
     def log_probs(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw log-mels (B, n_mels, T) -> (B, n_emotions) log-probabilities."""
@@ -73,6 +78,9 @@ class EmotionStatistics:
         `to_raw` (differentiable) turns into raw log-mels: where to move x."""
         with torch.inference_mode(False), torch.enable_grad():
             x = x.detach().clone().requires_grad_(True)
+            unseen = sorted(set(targets) - set(self.emotions))
+            if unseen:
+                raise ValueError(f"The steering model never saw {', '.join(unseen)}.")
             idx = torch.tensor([self.emotions.index(e) for e in targets])
             grad, = torch.autograd.grad(self.log_probs(to_raw(x))[torch.arange(len(idx)), idx].sum(), x)
         return grad / (grad.pow(2).mean(dim=(1, 2), keepdim=True).sqrt() + 1e-8)
