@@ -196,10 +196,10 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
 
     def enhance_batch(self, mels: torch.Tensor, emotions, strength: float = 0.5, steps: int = 25,
                       guidance: float = DEFAULT_GUIDANCE, generator: torch.Generator | None = None,
-                      sampler: str = "dpm", style: torch.Tensor | None = None, steer: float = 0.0) -> torch.Tensor:
+                      sampler: str = "dpm", steer: float = 0.0) -> torch.Tensor:
         """SDEdit on many raw log-mels of one length at once (B, n_mels, T) -> (B, n_mels, T),
-        each toward its emotion in `emotions` (names) and styled on itself, or on `style`
-        (B, style_dim) where given; `steer` > 0 adds statistics steering (`_denoise`)."""
+        each toward its emotion in `emotions` (names) and styled on itself; `steer` > 0 adds
+        statistics steering (`_denoise`)."""
         if not 0.0 < strength <= 1.0:
             raise ValueError("strength must be in (0, 1].")
         if steer > 0 and self.steering is None:
@@ -219,7 +219,7 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
             solver.set_begin_index(steps - n_run)
         noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(self.device)
         x = solver.add_noise(z0, noise, timesteps[:1])
-        style = self.styles_of(mels) if style is None else style.to(self.device, self.unet.dtype)
+        style = self.styles_of(mels)
         z = self._denoise(x, timesteps, solver, idx, style, guidance, generator, steer, T)
         return self.normalizer.denormalize(z[..., :T].float().cpu())
 

@@ -2,8 +2,8 @@
 clean mel (after Dhariwal & Nichol 2021, with the gradient taken on the clean estimate, so no
 noise-aware model is needed).
 
-Why a linear model on statistics and not a CNN: measured on held-out speakers, guiding with one
-CNN "converted" 47 % of clips for another CNN while an openSMILE judge saw no change (13 %) —
+Why a linear model on statistics and not a CNN: in a first screen on held-out speakers, guiding
+with one CNN "converted" clips for another CNN while an openSMILE judge heard almost no change —
 a deep net's gradient finds changes only deep nets hear. A linear model on clip statistics can
 only be satisfied by changing them: the spectrum's shape relative to the frame energy (tilt,
 brightness), how much it varies and moves, the energy's level, spread and movement, the share of
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 STEERING_FILE = "steering.json"  # beside the pipeline whose training speakers fitted it
-ACTIVE_DB = 6.0  # nepers (log-mel units) below the clip's loudest frame where a frame stops counting
+ACTIVE_RANGE = 6.0  # natural-log units of the mel below the loudest frame where a frame stops counting
 
 
 def clip_statistics(raw: torch.Tensor) -> torch.Tensor:
@@ -28,7 +28,7 @@ def clip_statistics(raw: torch.Tensor) -> torch.Tensor:
     energy, its spread, its frame-to-frame movement; the energy's mean, spread and movement; the
     share of active frames."""
     energy = raw.logsumexp(1, keepdim=True)  # (B, 1, T)
-    active = torch.sigmoid(2 * (energy - energy.amax(-1, keepdim=True) + ACTIVE_DB))
+    active = torch.sigmoid(2 * (energy - energy.amax(-1, keepdim=True) + ACTIVE_RANGE))
     w = active / active.sum(-1, keepdim=True)
     wmean = lambda x, w=w: (x * w).sum(-1)  # noqa: E731
     wstd = lambda x, m, w=w: (((x - m[..., None]) ** 2) * w).sum(-1).clamp_min(1e-6).sqrt()  # noqa: E731
