@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from emodiff.audio import load_audio
 from emodiff.data import EMOTIONS, index_corpora
 from emodiff.diffusion import load_pipeline, training_speakers
 from emodiff.diffusion.steering import STEERING_FILE, EmotionStatistics
 from emodiff.mel import mel_spectrogram
+from emodiff.metrics import classification_report
 from emodiff.training import add_data_args
 
 
@@ -36,9 +35,9 @@ def main(argv=None) -> dict:
     held_out = [r for r in records if r.speaker not in speakers]
     ua = None
     if held_out:
-        guess = [EMOTIONS[int(model.log_probs(mel(r)[None]).argmax())] for r in held_out]
-        present = [e for e in EMOTIONS if any(r.emotion == e for r in held_out)]
-        ua = float(np.mean([np.mean([g == e for g, r in zip(guess, held_out) if r.emotion == e]) for e in present]))
+        guess = [model.emotions[int(model.log_probs(mel(r)[None]).argmax())] for r in held_out]
+        ua = classification_report([EMOTIONS.index(r.emotion) for r in held_out],
+                                   [EMOTIONS.index(g) for g in guess], EMOTIONS)["ua"]
         print(f"held-out speakers ({len({r.speaker for r in held_out})}): UA {100 * ua:.1f} %")
     return {"train_clips": len(train), "held_out_ua": ua}
 
