@@ -1,6 +1,6 @@
-"""Emotion from whole-clip acoustic statistics: openSMILE's ComParE 2016 functionals (6,373
-statistics of loudness, pitch, voice quality, MFCCs and spectral shape over the clip) and a
-logistic regression.
+"""Emotion from whole-clip statistics and a logistic regression: openSMILE's ComParE 2016
+functionals (6,373 statistics of loudness, pitch, voice quality, MFCCs and spectral shape over
+the clip), or a speaker encoder's layers averaged over the clip (`emodiff.voice_encoder`).
 
 Why beside the CNN: with ~1,000 training clips, a linear model on these hand-designed
 statistics generalises to new speakers better than a network that learns its features from
@@ -22,20 +22,23 @@ import torch
 import torch.nn as nn
 
 from .audio import load_audio, resample
-from .checkpoint import load_safetensors, model_folder, read_config, save_npz, save_safetensors, write_config
+from .checkpoint import (CheckpointError, load_safetensors, model_folder, read_config, save_npz, save_safetensors,
+                         write_config)
 from .data import DEFAULT_CACHE, EMOTIONS, file_digest
 from .mel import MelConfig
+from .voice_encoder import shipped as voice_encoder, weights_digest
 
 MODEL_TYPE = "emodiff-functionals-lr"
 # z-scores are clipped here, in training and use alike: a statistic that barely varied in
 # training (z of 10^4 on a synthetic tone) would otherwise decide alone, with certainty.
 Z_CLIP = 5.0
+VOICE_ENCODER = "voice_encoder"  # the feature set of the speaker encoder's statistics
 
 
 @dataclass
 class FunctionalsConfig:
     emotions: tuple = EMOTIONS
-    feature_set: str = "ComParE_2016"  # an opensmile.FeatureSet name; eGeMAPSv02 is the small one
+    feature_set: str = "ComParE_2016"  # an opensmile.FeatureSet name (eGeMAPSv02: the small one), or VOICE_ENCODER
     # Leading and trailing silence below this many dB under the peak is cut first: its length is
     # an accident of the recording, and it dilutes every statistic.
     trim_db: float = 40.0
@@ -46,7 +49,8 @@ class FunctionalsConfig:
 
     def key(self) -> str:
         """What the features (not the model) depend on: names the feature cache."""
-        return json.dumps([self.feature_set, self.trim_db, self.sample_rate])
+        encoder = [weights_digest()] if self.feature_set == VOICE_ENCODER else []
+        return json.dumps([self.feature_set, self.trim_db, self.sample_rate, *encoder])
 
     def to_dict(self) -> dict:
         return {**asdict(self), "emotions": list(self.emotions)}
@@ -72,6 +76,9 @@ def functionals(samples: np.ndarray, cfg: FunctionalsConfig) -> np.ndarray:
     speech, _ = librosa.effects.trim(samples, top_db=cfg.trim_db)
     if len(speech) < cfg.sample_rate // 10:  # nothing above the threshold: keep the clip whole
         speech = samples
+    if cfg.feature_set == VOICE_ENCODER:
+        encoder = voice_encoder()
+        return encoder.statistics(resample(speech, cfg.sample_rate, encoder.cfg.sample_rate))
     return _smile(cfg.feature_set).process_signal(speech, cfg.sample_rate).to_numpy()[0].astype(np.float32)
 
 
@@ -149,7 +156,8 @@ class FunctionalsClassifier:
             head.mean.copy_(torch.from_numpy(mean)), head.scale.copy_(torch.from_numpy(scale))
             head.linear.weight.copy_(torch.from_numpy(lr.coef_))
             head.linear.bias.copy_(torch.from_numpy(lr.intercept_))
-        return cls(cfg, head, metadata)
+        encoder = {"voice_encoder": weights_digest()} if cfg.feature_set == VOICE_ENCODER else {}
+        return cls(cfg, head, {**(metadata or {}), **encoder})
 
     @staticmethod
     def _prepare(cfg: FunctionalsConfig, features, speakers) -> np.ndarray:
@@ -210,4 +218,7 @@ class FunctionalsClassifier:
         cfg = FunctionalsConfig.from_dict(raw)
         head = LinearHead(dim, len(cfg.emotions))
         head.load_state_dict(load_safetensors(path / "model.safetensors", head))
+        if cfg.feature_set == VOICE_ENCODER and metadata.get("voice_encoder") != weights_digest():
+            raise CheckpointError(f"{path} was fitted on another voice encoder's statistics than "
+                                  "checkpoints/voice_encoder/ makes; it was not loaded.")
         return cls(cfg, head, metadata)
