@@ -26,14 +26,15 @@ from .mel import MelConfig, mel_of
 from .sampling import DEFAULT_GUIDANCE
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
-# The release: the one-clip classifiers vote (two CNN seeds and the functionals model); for
-# several clips of one speaker the speaker-normalised models vote with them (README,
-# "Ensembles"). Only `classifier/` is required: a server may ship fewer.
+# The release: the one-clip classifiers vote (two CNN seeds, the functionals model and the
+# voice-encoder statistics model); for several clips of one speaker the speaker-normalised
+# models vote with the first three, the set measured (README, "Recognition on unseen speakers").
+# Only `classifier/` is required: a server may ship fewer.
 REQUIRED = "classifier"
-ONE_CLIP = ("classifier", "classifier_seed1", "functionals")
-SEVERAL_CLIPS = ("classifier_speaker", "functionals_speaker")
+ONE_CLIP = ("classifier", "classifier_seed1", "functionals", "voice_statistics")
+SEVERAL_CLIPS = ("classifier_speaker", "functionals_speaker", "classifier", "classifier_seed1", "functionals")
 DIFFUSION = "diffusion"
-SHIPPED = (*ONE_CLIP, *SEVERAL_CLIPS, DIFFUSION)
+SHIPPED = (*dict.fromkeys(ONE_CLIP + SEVERAL_CLIPS), DIFFUSION)
 # Each set's own temperature, fitted on held-out speakers (train/ensemble_cv.py --calibrate --ship).
 ENSEMBLES = "ensembles.json"
 log = logging.getLogger(__name__)
@@ -115,8 +116,8 @@ class EmoDiff:
         does not ship them."""
         from .evaluation import Ensemble
 
-        return Ensemble.from_pretrained(self._classifiers or self.present(SEVERAL_CLIPS + ONE_CLIP), self.device,
-                                        self.temperature("several_clips", SEVERAL_CLIPS + ONE_CLIP))
+        return Ensemble.from_pretrained(self._classifiers or self.present(SEVERAL_CLIPS), self.device,
+                                        self.temperature("several_clips", SEVERAL_CLIPS))
 
     def temperature(self, name: str, members) -> float:
         """Set `name`'s ensemble temperature from ensembles.json: fitted for exactly these

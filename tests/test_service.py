@@ -61,9 +61,12 @@ def test_each_set_takes_its_own_temperature_only_with_all_its_members(tmp_path, 
     assert EmoDiff(tmp_path).classifier.temperature == 1.0  # classifier_seed1 and functionals missing
     x, labels, spk_names = planted(dim=88)
     tiny_classifier(1).save_pretrained(tmp_path / "classifier_seed1")
-    from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig
+    from emodiff.functionals import VOICE_ENCODER, FunctionalsClassifier, FunctionalsConfig
     FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02"), x, labels).save_pretrained(
         tmp_path / "functionals")
+    assert EmoDiff(tmp_path).classifier.temperature == 1.0  # voice_statistics missing
+    FunctionalsClassifier.fit(FunctionalsConfig(feature_set=VOICE_ENCODER), *planted(dim=1536)[:2]).save_pretrained(
+        tmp_path / "voice_statistics")
     svc = EmoDiff(tmp_path)
     assert [p.name for p in svc.present(ONE_CLIP)] == list(ONE_CLIP) and svc.classifier.temperature == 0.5
     assert svc.speaker_classifier.temperature == 1.0  # no temperature fitted for that set
