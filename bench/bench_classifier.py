@@ -2,8 +2,9 @@
 
     python bench/bench_classifier.py [--checkpoint checkpoints/classifier] [--repeats 30]
 
-Also times the shipped functionals model and the ensemble the app uses for one clip (when
-shipped) and the paper's ResNet-50 at random weights, so the sizes can be compared.
+Also times the shipped statistics models (openSMILE's functionals, the voice encoder's) and the
+ensemble the app uses for one clip (when shipped) and the paper's ResNet-50 at random weights,
+so the sizes can be compared.
 """
 from __future__ import annotations
 
@@ -20,9 +21,13 @@ from emodiff.benchmark import save_bench, time_it, timing
 from emodiff.classifier import ClassifierConfig, EmotionClassifier
 from emodiff.data import DEFAULT_DATA_ROOT
 from emodiff.evaluation import Ensemble
-from emodiff.functionals import FunctionalsClassifier
+from emodiff.functionals import VOICE_ENCODER, FunctionalsClassifier
 from emodiff.mel import MelNormalizer
 from emodiff.service import CHECKPOINTS, EmoDiff
+from emodiff.voice_encoder import shipped as voice_encoder
+
+KINDS = {"ComParE_2016": "functionals (ComParE + logistic regression)",
+         VOICE_ENCODER: "voice statistics (voice encoder + logistic regression)"}
 
 
 def clip_bytes(data_root: Path, rate: int) -> bytes:
@@ -38,6 +43,13 @@ def measure(clf, data: bytes, repeats: int) -> dict:
     return timing(time_it(lambda: clf.predict(data), repeats))
 
 
+def parameters(model) -> int:
+    """Weights a model runs, the voice encoder's included (it lives outside the model's folder)."""
+    own = sum(p.numel() for p in model.model.parameters())
+    voice = isinstance(model, FunctionalsClassifier) and model.cfg.feature_set == VOICE_ENCODER
+    return own + (sum(p.numel() for p in voice_encoder().parameters()) if voice else 0)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "classifier")
@@ -50,14 +62,15 @@ def main() -> None:
     models = {"ResNet-50 (random weights)": EmotionClassifier(resnet, norm)}
     if (args.checkpoint / "config.json").exists():
         shipped = EmoDiff(args.checkpoint.parent).classifier.members if args.checkpoint.name == "classifier" else []
-        functionals = [m for m in shipped if isinstance(m, FunctionalsClassifier)]
+        statistics = {f"shipped {KINDS.get(m.cfg.feature_set, m.cfg.feature_set)}": m for m in shipped
+                      if isinstance(m, FunctionalsClassifier)}
         models = {f"shipped ({args.checkpoint.name})": EmotionClassifier.from_pretrained(args.checkpoint),
-                  **({"shipped functionals (ComParE + logistic regression)": functionals[0]} if functionals else {}),
+                  **statistics,
                   **({f"shipped ensemble ({len(shipped)} models, the app's)": Ensemble(shipped)}
                      if len(shipped) > 1 else {}),
                   **models}
-    rows = [{"model": name, "parameters": sum(p.numel() for m in getattr(clf, "members", [clf])
-                                              for p in m.model.parameters()), **measure(clf, data, args.repeats)}
+    rows = [{"model": name, "parameters": sum(parameters(m) for m in getattr(clf, "members", [clf])),
+             **measure(clf, data, args.repeats)}
             for name, clf in models.items()]
     lines = ["| model | parameters | p50 | p95 | goal |", "|---|---|---|---|---|"]
     for r in rows:
