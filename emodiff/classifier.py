@@ -35,7 +35,7 @@ class ClassifierConfig:
     # unlabelled clips): removes voice and microphone like utterance_norm, but keeps how a clip
     # differs from the same speaker's other clips (an angry clip stays louder than their
     # neutral ones). Needs several clips per speaker; a lone clip falls back to its own mean,
-    # which measured far less accurate (checkpoints/classifier_speaker/README.md).
+    # which measured far less accurate (README, "Recognition on unseen speakers").
     speaker_norm: bool = False
     # Logits are divided by this before the softmax, so that a shown "80 %" is right about 80 %
     # of the time on unseen speakers; fitted on held-out speakers' predictions (train/calibrate.py).

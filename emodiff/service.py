@@ -27,12 +27,12 @@ from .sampling import DEFAULT_GUIDANCE
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 # The release: the one-clip classifiers vote (two CNN seeds, the functionals model and the
-# voice-encoder statistics model); for several clips of one speaker the speaker-normalised
-# models vote with the first three, the set measured (README, "Recognition on unseen speakers").
+# voice-encoder statistics model); for several clips of one speaker the two statistics models
+# normalised by speaker vote with them (README, "Recognition on unseen speakers").
 # Only `classifier/` is required: a server may ship fewer.
 REQUIRED = "classifier"
 ONE_CLIP = ("classifier", "classifier_seed1", "functionals", "voice_statistics")
-SEVERAL_CLIPS = ("classifier_speaker", "functionals_speaker", "classifier", "classifier_seed1", "functionals")
+SEVERAL_CLIPS = ("functionals_speaker", "voice_statistics_speaker", *ONE_CLIP)
 DIFFUSION = "diffusion"
 SHIPPED = (*dict.fromkeys(ONE_CLIP + SEVERAL_CLIPS), DIFFUSION)
 # Each set's own temperature, fitted on held-out speakers (train/ensemble_cv.py --calibrate --ship).

@@ -143,11 +143,16 @@ def tiny_gan():
 
 @pytest.fixture(scope="session")
 def tiny_release(tmp_path_factory, tiny_classifier, tiny_pipeline):
-    """A release folder of tiny models (a classifier, a speaker-normalised one and a pipeline):
-    the app and the CLI run on it in seconds, without the shipped weights."""
+    """A release folder of tiny models (a classifier, a speaker-normalised functionals model on
+    openSMILE's small set, and a pipeline): the app and the CLI run on it in seconds, without
+    the shipped weights."""
+    from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig
+
     folder = tmp_path_factory.mktemp("release")
     tiny_classifier().save_pretrained(folder / "classifier")
-    tiny_classifier(speaker_norm=True).save_pretrained(folder / "classifier_speaker")
+    x, labels, speakers = planted(dim=88)
+    FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02", speaker_norm=True), x, labels,
+                              speakers).save_pretrained(folder / "functionals_speaker")
     tiny_pipeline(vec_dim=0).save_pretrained(folder / "diffusion")
     return folder
 

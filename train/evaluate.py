@@ -10,8 +10,8 @@ corpus and a reliability diagram beside it. A speaker-normalised classifier take
 speaker's average spectrum from all of that speaker's clips found, labels unused (or from
 random groups of `--reference-clips N`; or none, `--single-clip`). Several checkpoints are
 evaluated as one ensemble, their probabilities averaged (`--checkpoint checkpoints/classifier
-checkpoints/functionals`; the app's several-clip set adds `checkpoints/classifier_speaker
-checkpoints/functionals_speaker`).
+checkpoints/functionals checkpoints/voice_statistics`; the app's several-clip set adds
+`checkpoints/functionals_speaker checkpoints/voice_statistics_speaker`).
 """
 from __future__ import annotations
 
