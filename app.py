@@ -244,9 +244,9 @@ def _enhance_tab(sampling: dict):
         before = gr.Label(num_top_classes=6, label="confidences before")
         after = gr.Label(num_top_classes=6, label="confidences after")
     gr.Markdown("These confidences are the two CNNs', which read the mel the generator makes; the Recognise tab "
-                "also asks the two statistics models (openSMILE's, the voice encoder's), so its numbers for the same "
-                "clip differ. Judged by models that "
-                "had no part in this app, a change reaches its target about one time in five (see the About tab).")
+                "also asks the two statistics models (openSMILE's, the voice encoder's), so its numbers for the "
+                "same clip differ. Judged by models that had no part in this app, a change reaches its target "
+                "about one time in five (see the About tab).")
     button.click(enhance, [enh_in, action, intensity, steps, seed], [plot, original, enhanced, before, after, verdict],
                  api_name="enhance", concurrency_id="diffusion", concurrency_limit=1)
 

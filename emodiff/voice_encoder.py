@@ -5,7 +5,7 @@ to tell thousands of speakers apart) learnt what varies between voices from far 
 than the ~1,200 emotion clips here. Its final embedding keeps who speaks; its layers on the way
 also keep how the voice is used (effort, pitch movement, breathiness). The mean and spread over
 a clip of each layer's outputs, into a logistic regression, recognise emotion on unseen speakers
-as well as openSMILE's 6,373 statistics and err on other clips, so they vote well beside them
+better than openSMILE's 6,373 statistics and err on other clips, so the two vote well together
 (README, "Recognition on unseen speakers"). Used as the `voice_encoder` feature set of
 `emodiff.functionals`.
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .checkpoint import load_safetensors, read_config, save_safetensors, write_config
+from .checkpoint import CheckpointError, load_safetensors, read_config, save_safetensors, write_config
 
 MODEL_TYPE = "emodiff-voice-encoder"
 FOLDER = Path(__file__).resolve().parents[1] / "checkpoints" / "voice_encoder"
@@ -102,4 +102,8 @@ def shipped() -> VoiceEncoder:
 @functools.lru_cache(maxsize=4)
 def weights_digest(path=FOLDER) -> str:
     """Names the features an encoder makes: a feature cache must not outlive its weights."""
-    return hashlib.sha256((Path(path) / "model.safetensors").read_bytes()).hexdigest()[:12]
+    weights = Path(path) / "model.safetensors"
+    if not weights.is_file():
+        raise CheckpointError(f"The voice encoder's weights are missing ({weights}): the voice-encoder models "
+                              "need the repository's checkpoints/voice_encoder/.")
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]

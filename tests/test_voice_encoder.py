@@ -92,3 +92,11 @@ def test_a_model_fitted_on_another_encoders_statistics_is_refused(tmp_path, monk
     monkeypatch.setattr(fn, "weights_digest", lambda: "other-weights")
     with pytest.raises(CheckpointError, match="another voice encoder"):
         FunctionalsClassifier.from_pretrained(tmp_path / "m")
+
+
+def test_missing_encoder_weights_are_reported_in_words(tmp_path):
+    from emodiff.checkpoint import CheckpointError
+    from emodiff.voice_encoder import weights_digest
+
+    with pytest.raises(CheckpointError, match="voice encoder's weights are missing"):
+        weights_digest(tmp_path)
