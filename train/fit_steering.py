@@ -13,9 +13,10 @@ from pathlib import Path
 
 from emodiff.audio import load_audio
 from emodiff.data import EMOTIONS, index_corpora
-from emodiff.diffusion import load_pipeline, training_speakers
+from emodiff.checkpoint import model_folder
+from emodiff.diffusion import training_speakers
 from emodiff.diffusion.steering import STEERING_FILE, EmotionStatistics
-from emodiff.mel import mel_spectrogram
+from emodiff.mel import MelNormalizer, mel_spectrogram
 from emodiff.metrics import classification_report
 from emodiff.training import add_data_args
 
@@ -25,7 +26,9 @@ def main(argv=None) -> dict:
     p.add_argument("--pipeline", type=Path, default=Path("checkpoints/diffusion"))
     add_data_args(p)
     args = p.parse_args(argv)
-    mel_config, speakers = load_pipeline(args.pipeline).mel_config, training_speakers(args.pipeline)
+    # The mel the pipeline reads is its normaliser's; the networks need not load.
+    mel_config = MelNormalizer.load(model_folder(args.pipeline) / "normalizer.json").mel_config
+    speakers = training_speakers(args.pipeline)
     records = index_corpora(args.data_root, EMOTIONS)
     mel = lambda r: mel_spectrogram(load_audio(r.path, sample_rate=mel_config.sample_rate).samples,  # noqa: E731
                                     mel_config)

@@ -161,8 +161,9 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         each step's clean estimate (its first `frames` frames) moved `steer` (unit-RMS steps, in
         normalised units) up the `steering` model's log-probability of the emotion."""
         emotions = torch.as_tensor(emotions, device=self.device).reshape(x.shape[0])
-        names = [self.emotions[i] for i in emotions.tolist()]
-        to_raw = lambda z: self.normalizer.denormalize(z.float().cpu())[..., :frames]  # noqa: E731
+        if steer > 0:
+            names = [self.emotions[i] for i in emotions.tolist()]
+            to_raw = lambda z: self.normalizer.denormalize(z.float().cpu())[..., :frames]  # noqa: E731
         for t in self.progress_bar(timesteps):
             pred = guided_prediction(self.unet, sampler.scale_model_input(x, t), t.to(self.device), emotions,
                                      style, guidance)
