@@ -83,11 +83,12 @@ class Ensemble:
     plain and a speaker-normalised CNN, and the functionals models, err on partly different
     clips, so together they beat each alone (README, "Ensembles")."""
 
-    def __init__(self, members, temperature: float = 1.0):
+    def __init__(self, members, temperature: float = 1.0, mel_temperature: float = 1.0):
         self.members = list(members)
         # Averaging calibrated members leaves the ensemble less sure than it is right: its own
-        # temperature (fitted on held-out speakers, train/ensemble_cv.py --calibrate) sharpens the mean.
-        self.temperature = temperature
+        # temperature (fitted on held-out speakers, train/ensemble_cv.py --calibrate) sharpens the
+        # mean; `mel_temperature` does the same for the CNN members alone, judging a mel.
+        self.temperature, self.mel_temperature = temperature, mel_temperature
         if not self.members:
             raise ValueError("An ensemble needs at least one classifier.")
         self.networks = [m for m in self.members if isinstance(m, EmotionClassifier)]
@@ -95,13 +96,15 @@ class Ensemble:
             raise ValueError("Ensemble members must share their emotions and mel configuration.")
 
     @classmethod
-    def from_pretrained(cls, paths, device: str = "cpu", temperature: float = 1.0) -> "Ensemble":
-        return cls((load_classifier(p, device) for p in paths), temperature)
+    def from_pretrained(cls, paths, device: str = "cpu", temperature: float = 1.0,
+                        mel_temperature: float = 1.0) -> "Ensemble":
+        return cls((load_classifier(p, device) for p in paths), temperature, mel_temperature)
 
     def combine(self, per_member, everyone: bool = True) -> np.ndarray:
-        """(n_members, ..., n_classes) probabilities -> the ensemble's: their mean, sharpened
-        when they come from `everyone` (the temperature was fitted for all members together)."""
-        return sharpen(np.mean(per_member, axis=0), self.temperature if everyone else 1.0)
+        """(n_members, ..., n_classes) probabilities -> the ensemble's: their mean, sharpened by
+        the temperature fitted for all members together when they come from `everyone`, else by
+        the CNN members' (the only ones that can judge a mel)."""
+        return sharpen(np.mean(per_member, axis=0), self.temperature if everyone else self.mel_temperature)
 
     @property
     def emotions(self) -> tuple:

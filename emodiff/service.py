@@ -33,6 +33,7 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 REQUIRED = "classifier"
 ONE_CLIP = ("classifier", "classifier_seed1", "functionals", "voice_statistics")
 SEVERAL_CLIPS = ("functionals_speaker", "voice_statistics_speaker", *ONE_CLIP)
+MEL = ("classifier", "classifier_seed1")  # the one-clip set's CNNs: what judges a mel (Enhance)
 DIFFUSION = "diffusion"
 SHIPPED = (*dict.fromkeys(ONE_CLIP + SEVERAL_CLIPS), DIFFUSION)
 # Each set's own temperature, fitted on held-out speakers (train/ensemble_cv.py --calibrate --ship).
@@ -107,7 +108,7 @@ class EmoDiff:
         from .evaluation import Ensemble
 
         return Ensemble.from_pretrained(self._classifiers or self.present(ONE_CLIP), self.device,
-                                        self.temperature("one_clip", ONE_CLIP))
+                                        self.temperature("one_clip", ONE_CLIP), self.temperature("mel", MEL))
 
     @_once
     def speaker_classifier(self):

@@ -186,3 +186,25 @@ def test_prosody_step_runs_before_a_change_of_emotion(tiny_release, tmp_path):
     clearer = svc.enhance(audio, None, strength=0.3, steps=2, seed=0)
     assert changed.mel.shape[1] / changed.source_mel.shape[1] == pytest.approx(1.5, abs=0.08)
     assert clearer.mel.shape == clearer.source_mel.shape
+
+
+def test_the_enhance_tabs_cnn_vote_takes_the_mel_temperature(tmp_path, tiny_classifier):
+    """Judging a mel, only the CNN members vote: ensembles.json's "mel" temperature sharpens
+    their mean there, and the one-clip set's temperature stays for whole clips."""
+    from emodiff.calibration import set_ensemble_temperature
+    from emodiff.evaluation import sharpen
+
+    for i, name in enumerate(("classifier", "classifier_seed1")):
+        tiny_classifier(i).save_pretrained(tmp_path / name)
+    x, labels, _ = planted(dim=88)
+    from emodiff.functionals import FunctionalsClassifier, FunctionalsConfig
+    FunctionalsClassifier.fit(FunctionalsConfig(feature_set="eGeMAPSv02"), x, labels).save_pretrained(
+        tmp_path / "functionals")
+    set_ensemble_temperature(tmp_path / "ensembles.json", "mel", 0.5, ["runs/x"])
+    svc = EmoDiff(tmp_path)
+    plain = EmoDiff(tmp_path, classifiers=[tmp_path / "classifier", tmp_path / "classifier_seed1"])
+    mel = svc.mel((SR, tone(1.0)))
+    raw = plain.classifier.confidences(mel)
+    assert svc.classifier.mel_temperature == 0.5 and svc.classifier.temperature == 1.0
+    assert list(svc.classifier.confidences(mel).values()) == pytest.approx(
+        list(sharpen(np.array(list(raw.values())), 0.5)), abs=1e-5)
