@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from emodiff.audio import load_audio
 from emodiff.data import EMOTIONS, index_corpora
-from emodiff.checkpoint import model_folder
 from emodiff.diffusion import training_speakers
 from emodiff.diffusion.steering import STEERING_FILE, EmotionStatistics
-from emodiff.mel import MelNormalizer, mel_spectrogram
+from emodiff.mel import MelNormalizer, mel_of
 from emodiff.metrics import classification_report
 from emodiff.training import add_data_args
 
@@ -27,11 +25,10 @@ def main(argv=None) -> dict:
     add_data_args(p)
     args = p.parse_args(argv)
     # The mel the pipeline reads is its normaliser's; the networks need not load.
-    mel_config = MelNormalizer.load(model_folder(args.pipeline) / "normalizer.json").mel_config
+    mel_config = MelNormalizer.load(args.pipeline / "normalizer.json").mel_config
     speakers = training_speakers(args.pipeline)
     records = index_corpora(args.data_root, EMOTIONS)
-    mel = lambda r: mel_spectrogram(load_audio(r.path, sample_rate=mel_config.sample_rate).samples,  # noqa: E731
-                                    mel_config)
+    mel = lambda r: mel_of(r.path, mel_config)  # noqa: E731
     train = [r for r in records if r.speaker in speakers]
     model = EmotionStatistics.fit([mel(r) for r in train], [r.emotion for r in train], EMOTIONS)
     model.save(args.pipeline / STEERING_FILE)
