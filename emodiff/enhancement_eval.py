@@ -95,11 +95,11 @@ def _neighbours(record, records) -> tuple:
 
 
 def measure_clip(record, records, pipe, judges: Judges, strength: float, steps: int, guidance: float,
-                 seed: int, prepare=None, steer: float = 0.0) -> dict:
+                 seed: int, prepare=None, **options) -> dict:
     """One source clip: judged before, vocoded, and enhanced toward each of the six emotions
     (its own: clarity; the others: conversion), with voice, words and level against the source.
     `prepare(samples, rate, source_emotion, target) -> samples` runs before the diffusion (a
-    prosody step, say); `steer` is the pipeline's statistics steering."""
+    prosody step, say); `options` go to `pipe.enhance` (steering, the envelope lock)."""
     rate = pipe.mel_config.sample_rate
     samples = load_audio(record.path, sample_rate=rate).samples
     level, source_voice, source_words = loudness(samples, rate), voice(samples, rate), words(samples, rate)
@@ -118,7 +118,7 @@ def measure_clip(record, records, pipe, judges: Judges, strength: float, steps: 
         start = samples if prepare is None else prepare(samples, rate, record.emotion, target)
         start_mel = mel if start is samples else mel_spectrogram(start, pipe.mel_config)  # moved: analysed anew
         out = pipe.enhance(start_mel, target, strength=strength, steps=steps,
-                           guidance=guidance, generator=mel_seed(seed + i), steer=steer)
+                           guidance=guidance, generator=mel_seed(seed + i), **options)
         outputs[target] = out.wave.numpy()
     for name, wave in outputs.items():
         wave = set_loudness(wave, rate, level)[0]  # as the app returns it
@@ -190,7 +190,7 @@ def _costs(rows: list[dict], speakers: list[str]) -> dict:
 
 
 def evaluate(records, test, pipe, judges: Judges, per_cell: int, strength: float, steps: int, guidance: float,
-             seed: int = 0, prepare=None, steer: float = 0.0) -> list[dict]:
+             seed: int = 0, prepare=None, **options) -> list[dict]:
     """`per_cell` clips of each corpus and emotion from `test` (held-out speakers), speakers
     taken in turn; `records` (the same speakers' other clips) supply the baselines."""
     rng = np.random.default_rng(seed)
@@ -204,5 +204,5 @@ def evaluate(records, test, pipe, judges: Judges, per_cell: int, strength: float
                 rank.append(seen[r.speaker])
                 seen[r.speaker] += 1
             chosen += [r for _, _, r in sorted(zip(rank, range(len(cell)), cell))][:per_cell]
-    return [measure_clip(r, records, pipe, judges, strength, steps, guidance, seed, prepare, steer)
+    return [measure_clip(r, records, pipe, judges, strength, steps, guidance, seed, prepare, **options)
             for r in tqdm(chosen, desc="clips", unit="clip")]

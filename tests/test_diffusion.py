@@ -132,6 +132,13 @@ def test_tiny_training_loss_falls_and_resumes(data_root, tmp_path):
     assert (tmp_path / "run" / "pipeline" / "model_index.json").exists()
     assert (tmp_path / "run" / "samples_000060.png").exists()
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test_speakers"]
+    # A conversion network fine-tuned from it, on the same speakers (`--paired --init`).
+    paired = base + ["--paired", "--init", str(tmp_path / "run" / "pipeline"), "--steps", "4",
+                     "--out", str(tmp_path / "conversion")]
+    subprocess.run(paired, check=True, capture_output=True)
+    assert EmotionDiffusionPipeline.from_pretrained(tmp_path / "conversion" / "pipeline").unet.config.source_channels
+    other_fold = subprocess.run(paired + ["--fold", "1"], capture_output=True, text=True)
+    assert other_fold.returncode != 0 and "other speakers" in other_fold.stderr
 
 
 def test_learning_rate_is_constant_then_decays_to_zero():

@@ -41,6 +41,8 @@ def parse_args(argv=None):
     p.add_argument("--prosody-amount", type=float, default=1.0, help="how far toward the target's prosody")
     p.add_argument("--steer", type=float, default=0.0,
                    help="statistics steering toward the target (the pipeline's steering.json; 0: none)")
+    p.add_argument("--keep-envelope", action="store_true",
+                   help="hold the source's spectral envelope at every step (`emodiff.diffusion.envelope`)")
     p.add_argument("--out", type=Path, default=Path("results/enhancement.json"))
     p.add_argument("--summarise-only", action="store_true",
                    help="recompute OUT's summaries from its kept per-clip measurements; measure nothing")
@@ -85,7 +87,7 @@ def main(argv=None) -> dict:
         prepare = lambda samples, rate, source, target: stats.move(samples, rate, source, target,  # noqa: E731
                                                                     args.prosody_amount)
     rows = evaluate(records, test, pipe, judges, args.per_cell, args.strength, args.steps, args.guidance, args.seed,
-                    prepare, args.steer)
+                    prepare, steer=args.steer, keep_envelope=args.keep_envelope)
     summaries = {name: summarise(rows, name) for name in judges.models}
     for name, summary in summaries.items():
         print(f"judge {name}:", *table(summary), sep="\n")

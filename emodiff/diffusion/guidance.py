@@ -28,16 +28,18 @@ def drop_conditions(emotion: torch.Tensor, vectors: torch.Tensor | None, null_em
 
 
 def guided_prediction(unet, x: torch.Tensor, t: torch.Tensor, emotions: torch.Tensor,
-                      style: torch.Tensor | None, scale: float) -> torch.Tensor:
+                      style: torch.Tensor | None, scale: float, source: torch.Tensor | None = None) -> torch.Tensor:
     """Sampling half: one network call on x (B, n_mels, T) twice over, with the emotion
     (label, and the emotion's centroid vector if the UNet takes one) and without it; style
-    (B, style_dim) or None in both. Returns uncond + scale * (cond - uncond): scale 1 is the
-    plain conditional model, larger scales exaggerate what the emotion changes."""
+    (B, style_dim) or None in both, as is a conversion network's `source`. Returns
+    uncond + scale * (cond - uncond): scale 1 is the plain conditional model, larger scales
+    exaggerate what the emotion changes."""
     e = torch.cat([emotions, torch.full_like(emotions, unet.null_emotion)])
     vec = None
     if unet.config.emotion_vec_dim:
         centroid = unet.emotion_centroids[emotions]
         vec = torch.cat([centroid, torch.zeros_like(centroid)])
     style2 = None if style is None else torch.cat([style, style])
-    cond, uncond = unet(torch.cat([x, x]), t, e, vec, style2).chunk(2)
+    source2 = None if source is None else torch.cat([source, source])
+    cond, uncond = unet(torch.cat([x, x]), t, e, vec, style2, source=source2).chunk(2)
     return uncond + scale * (cond - uncond)

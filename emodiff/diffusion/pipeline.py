@@ -19,6 +19,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolver
 from ..checkpoint import CheckpointError, model_folder
 from ..mel import MelConfig, MelNormalizer, mel_of
 from ..sampling import DEFAULT_GUIDANCE
+from .envelope import EnvelopeLock
 from .guidance import guided_prediction
 from .steering import STEERING_FILE, EmotionStatistics
 from .unet import MelDenoiser
@@ -155,22 +156,29 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
 
     @torch.inference_mode()
     def _denoise(self, x, timesteps, sampler, emotions, style, guidance: float, generator,
-                 steer: float = 0.0, frames: int | None = None):
+                 steer: float = 0.0, frames: int | None = None, source: torch.Tensor | None = None,
+                 lock: EnvelopeLock | None = None):
         """The reverse process from x (B, n_mels, T) at timesteps[0] down to 0, under
-        classifier-free guidance on the emotion (`guided_prediction`), and, with `steer` > 0,
-        each step's clean estimate (its first `frames` frames) moved `steer` (unit-RMS steps, in
-        normalised units) up the `steering` model's log-probability of the emotion."""
+        classifier-free guidance on the emotion (`guided_prediction`). Each step's clean
+        estimate may be edited: with `steer` > 0, moved `steer` (unit-RMS steps, in normalised
+        units; its first `frames` frames judged) up the `steering` model's log-probability of
+        the emotion; with `lock`, given the source's envelope (`envelope.EnvelopeLock`).
+        `source`: a conversion network's normalised source mels, x's shape."""
         emotions = torch.as_tensor(emotions, device=self.device).reshape(x.shape[0])
         if steer > 0:
             names = [self.emotions[i] for i in emotions.tolist()]
             to_raw = lambda z: self.normalizer.denormalize(z.float().cpu())[..., :frames]  # noqa: E731
         for t in self.progress_bar(timesteps):
             pred = guided_prediction(self.unet, sampler.scale_model_input(x, t), t.to(self.device), emotions,
-                                     style, guidance)
-            if steer > 0:  # v-prediction: x0 = a x - s v, so moving x0 by d moves v by -d / s
-                a, s = sampler.alphas_cumprod[t].sqrt(), (1 - sampler.alphas_cumprod[t]).sqrt()
-                step = self.steering.direction(a * x - s * pred, names, to_raw).to(x)
-                pred = pred - steer * step / s
+                                     style, guidance, source)
+            # v-prediction: x0 = a x - s v, so moving x0 by d moves v by -d / s
+            a, s = sampler.alphas_cumprod[t].sqrt(), (1 - sampler.alphas_cumprod[t]).sqrt()
+            if steer > 0:
+                pred = pred - steer * self.steering.direction(a * x - s * pred, names, to_raw).to(x) / s
+            if lock is not None:
+                x0 = a * x - s * pred
+                held = self.normalizer.normalize(lock(self.normalizer.denormalize(x0.float().cpu())))
+                pred = pred - (held.to(x) - x0) / s
             x = sampler.step(pred, t, x, generator=generator).prev_sample
         return x
 
@@ -197,16 +205,16 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
 
     def enhance_batch(self, mels: torch.Tensor, emotions, strength: float = 0.5, steps: int = 25,
                       guidance: float = DEFAULT_GUIDANCE, generator: torch.Generator | None = None,
-                      sampler: str = "dpm", steer: float = 0.0) -> torch.Tensor:
+                      sampler: str = "dpm", steer: float = 0.0, keep_envelope: bool = False) -> torch.Tensor:
         """SDEdit on many raw log-mels of one length at once (B, n_mels, T) -> (B, n_mels, T),
         each toward its emotion in `emotions` (names) and styled on itself; `steer` > 0 adds
-        statistics steering (`_denoise`)."""
+        statistics steering, `keep_envelope` holds each source's envelope (`_denoise`)."""
         if not 0.0 < strength <= 1.0:
             raise ValueError("strength must be in (0, 1].")
         if steer > 0 and self.steering is None:
             raise ValueError(f"Steering needs {STEERING_FILE} in the pipeline folder (train/fit_steering.py).")
-        if steer > 0 and self.scheduler.config.prediction_type != "v_prediction":
-            raise ValueError("Steering is written for v-prediction models.")
+        if (steer > 0 or keep_envelope) and self.scheduler.config.prediction_type != "v_prediction":
+            raise ValueError("Steering and the envelope lock are written for v-prediction models.")
         idx = [self._emotion_index(e) for e in emotions]
         mels, T = mels.float(), mels.shape[-1]
         frames = self._frames(T)
@@ -221,7 +229,9 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
         noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(self.device)
         x = solver.add_noise(z0, noise, timesteps[:1])
         style = self.styles_of(mels)
-        z = self._denoise(x, timesteps, solver, idx, style, guidance, generator, steer, T)
+        source = z0 if self.unet.config.source_channels else None
+        lock = EnvelopeLock(padded) if keep_envelope else None
+        z = self._denoise(x, timesteps, solver, idx, style, guidance, generator, steer, T, source, lock)
         return self.normalizer.denormalize(z[..., :T].float().cpu())
 
     # ---- the two modes -----------------------------------------------------------------
@@ -237,11 +247,14 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
 
     def enhance(self, source, target_emotion: str | None = None, strength: float = 0.5,
                 steps: int = 25, guidance: float = DEFAULT_GUIDANCE, generator: torch.Generator | None = None,
-                sampler: str = "dpm", classifier=None, vocode: bool = True, steer: float = 0.0) -> MelOutput:
+                sampler: str = "dpm", classifier=None, vocode: bool = True, steer: float = 0.0,
+                keep_envelope: bool = False) -> MelOutput:
         """Noise `source` to t = strength * T and denoise it under `target_emotion` (SDEdit,
         Meng et al. 2022). Without a target, the emotion `classifier` predicts for the clip
         is made clearer. The clip itself is the style reference, so the voice stays. `steer`:
-        statistics steering toward the emotion (`steering.py`; 0: none)."""
+        statistics steering toward the emotion (`steering.py`; 0: none). `keep_envelope`: the
+        source's spectral envelope held at every step (`envelope.py`), so the words stay at any
+        strength, 1 included."""
         mel = self._as_mel(source)
         if target_emotion is None:
             if classifier is None:
@@ -251,7 +264,7 @@ class EmotionDiffusionPipeline(DiffusionPipeline):
             probs = classifier.mel_probabilities(mel)
             target_emotion = classifier.emotions[int(probs.argmax())]
         mel = self.enhance_batch(mel[None], [target_emotion], strength, steps, guidance, generator, sampler,
-                                 steer=steer)[0]
+                                 steer=steer, keep_envelope=keep_envelope)[0]
         return MelOutput(mel, self.vocoder(mel) if vocode else None, target_emotion, strength)
 
     __call__ = generate

@@ -67,10 +67,19 @@ class ClipBatcher:
             ref, mask = self.crop(int(rng.choice(self.by_speaker[r.speaker])), rng)
             refs.append(ref), ref_masks.append(mask)
             emotions.append(EMOTIONS.index(r.emotion))
-            if self.vecs is not None:
-                own = rng.random() < self.p_clip_vector
-                vectors.append(self.vecs[r.path] if own else self.centroids[emotions[-1]])
-        vectors = torch.stack(vectors) if vectors else None
+            vectors.append(self.vector(i, rng))
+        return self.finish(rng, emotions, vectors, x0, refs, ref_masks)
+
+    def vector(self, i, rng):
+        """Clip i's emotion vector (its own embedding or its emotion's centroid), None without one."""
+        if self.vecs is None:
+            return None
+        r = self.train[i]
+        return self.vecs[r.path] if rng.random() < self.p_clip_vector else self.centroids[EMOTIONS.index(r.emotion)]
+
+    def finish(self, rng, emotions, vectors, x0, refs, ref_masks):
+        """The batch's tensors, its conditions dropped for guidance, and the noise generator."""
+        vectors = None if self.vecs is None else torch.stack(vectors)
         emotion, vectors, drop_style = drop_conditions(torch.tensor(emotions), vectors, self.null_emotion,
                                                        self.p_drop_emotion, self.p_drop_style, rng)
         gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
@@ -78,15 +87,17 @@ class ClipBatcher:
 
 
 def diffusion_loss(unet, scheduler, x0, emotion, vectors, reference, reference_mask, drop_style,
-                   generator: torch.Generator) -> torch.Tensor:
+                   generator: torch.Generator, source: torch.Tensor | None = None) -> torch.Tensor:
     """The DDPM objective on normalised mels x0 (B, n_mels, T): noise each to a random step t,
     predict what the scheduler's `prediction_type` asks (v: Salimans & Ho 2022; or the noise),
-    mean squared error. `unet` may be wrapped for data parallelism."""
+    mean squared error. `unet` may be wrapped for data parallelism; `source`: a conversion
+    network's aligned source mels (`pairs.PairBatcher`)."""
     noise = torch.randn(x0.shape, generator=generator)
     t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
     xt = scheduler.add_noise(x0, noise, t)
     target = scheduler.get_velocity(x0, noise, t) if scheduler.config.prediction_type == "v_prediction" else noise
-    pred = unet(xt, t, emotion, vectors, reference=reference, reference_mask=reference_mask, drop_style=drop_style)
+    pred = unet(xt, t, emotion, vectors, reference=reference, reference_mask=reference_mask, drop_style=drop_style,
+                source=source)
     return F.mse_loss(pred, target)
 
 

@@ -97,13 +97,17 @@ class MelDenoiser(ModelMixin, ConfigMixin):
       emotion:      (B,) label index; `n_emotions` means "no emotion" (the null token).
       emotion_vec:  (B, emotion_vec_dim) classifier embedding, zeros when dropped.
       style:        (B, style_dim) from `style_encoder(reference)`; None -> learned null style.
+      source:       (B, n_mels, T) normalised mel of the clip being converted, frame-aligned
+                    with x, for a conversion network (`source_channels` = n_mels); none when
+                    None. It enters beside x at the input, so the words and timing need not be
+                    kept by partial noising: the network reads them.
     """
 
     @register_to_config
     def __init__(self, n_mels: int, channels: tuple = (128, 256, 512), blocks_per_level: int = 2,
                  n_emotions: int = 6, emotion_vec_dim: int = 0, style_dim: int = 128,
                  cond_dim: int = 256, dropout: float = 0.0, emotions: tuple = (),
-                 crop_frames: int = 256):
+                 crop_frames: int = 256, source_channels: int = 0):
         super().__init__()
         self.time_mlp = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.emotion_embedding = nn.Embedding(n_emotions + 1, cond_dim)  # last row: null
@@ -115,6 +119,12 @@ class MelDenoiser(ModelMixin, ConfigMixin):
         self.register_buffer("emotion_centroids", torch.zeros(n_emotions, max(emotion_vec_dim, 1)))
 
         self.conv_in = nn.Conv1d(n_mels, channels[0], 3, padding=1)
+        # A conversion network's source enters through its own zero-initialised convolution
+        # (as ControlNet's zero convolutions): a generator given one starts out unchanged.
+        self.source_in = nn.Conv1d(source_channels, channels[0], 3, padding=1) if source_channels else None
+        if self.source_in is not None:
+            nn.init.zeros_(self.source_in.weight)
+            nn.init.zeros_(self.source_in.bias)
         self.down, self.up = nn.ModuleList(), nn.ModuleList()
         skips, c = [channels[0]], channels[0]
         for i, ch in enumerate(channels):
@@ -156,7 +166,7 @@ class MelDenoiser(ModelMixin, ConfigMixin):
         return cond + self.style_proj(style)
 
     def forward(self, x, t, emotion, emotion_vec=None, style=None, reference=None,
-                reference_mask=None, drop_style=None):
+                reference_mask=None, drop_style=None, source=None):
         """x (B, n_mels, T), t (B,) or (), emotion (B,). The style is either given as a vector
         or encoded here from `reference` (B, n_mels, T_ref), with rows in `drop_style` (B,)
         replaced by the null style (training, classifier-free guidance)."""
@@ -166,6 +176,8 @@ class MelDenoiser(ModelMixin, ConfigMixin):
                 style = torch.where(drop_style[:, None], self.null_style.expand_as(style), style)
         cond = self.condition(t, emotion, emotion_vec, style)
         h = self.conv_in(x)
+        if self.source_in is not None and source is not None:
+            h = h + self.source_in(source.to(x))
         hs = [h]
         for layer in self.down:
             if isinstance(layer, nn.ModuleList):
