@@ -151,7 +151,7 @@ def enhance(path, action, intensity, steps, seed, progress=gr.Progress(track_tqd
         raise _refuse(f"Choose what to do ({', '.join(ACTIONS)}) and an intensity ({', '.join(INTENSITY)}).")
     _loading("classifier", "pipeline")
     target = None if action == CLEARER else action.rsplit(" ", 1)[-1]
-    out = _model(models().enhance, audio, target, INTENSITY[intensity], int(steps), DEFAULT_GUIDANCE, _seed(seed))
+    out = _model(models().enhance, audio, target, None, int(steps), INTENSITY[intensity], _seed(seed))
     fig = _mels([out.source_mel, out.mel], ["original", f"enhanced toward {out.target}"])
     return fig, _pcm(audio.samples), _pcm(out.wave.numpy()), out.before, out.after, out.verdict()
 
@@ -230,7 +230,7 @@ def _enhance_tab(sampling: dict):
         with gr.Column():
             action = gr.Dropdown(ACTIONS, value=CLEARER, label="what to do")
             intensity = gr.Radio(list(INTENSITY), value=DEFAULT_INTENSITY, label="intensity",
-                                 info="stronger moves the emotion further and keeps less of the voice")
+                                 info="how hard the emotion is pushed")
             with gr.Accordion("sampling", open=False):
                 steps = gr.Slider(**sampling)
                 seed = gr.Number(value=0, precision=0, label="seed (-1: random)")

@@ -32,7 +32,7 @@ def main() -> None:
     for corpus, source, target in PAIRS:
         record = next(r for r in test if r.corpus == corpus and r.emotion == source)
         audio = svc.load(record.path)
-        out = svc.enhance(audio, target, INTENSITY[DEFAULT_INTENSITY])
+        out = svc.enhance(audio, target, guidance=INTENSITY[DEFAULT_INTENSITY])
         heard = [EMOTIONS[judge(w, svc.sample_rate)[name].argmax()] for w in (audio.samples, out.wave.numpy())]
         rows.append([out.source_mel.numpy(), out.mel.numpy()])
         titles.append(f"{record.name}\n{source} → {target}\njudge: {heard[0]} → {heard[1]}")

@@ -118,9 +118,9 @@ def _generate(args) -> None:
 def _enhance(args) -> None:
     svc = EmoDiff(args.checkpoints, classifiers=args.checkpoint, pipeline=args.pipeline)
     out = svc.enhance(svc.load(args.audio), args.emotion, args.strength, args.steps, args.guidance, args.seed,
-                      args.sampler)
+                      args.sampler, args.keep_envelope)
     _write_result(out.mel, out.wave, svc, args,
-                  f"{Path(args.audio).name} enhanced toward {out.target} (strength {args.strength})")
+                  f"{Path(args.audio).name} enhanced toward {out.target}")
     print(out.verdict().replace("**", ""))
 
 
@@ -267,10 +267,14 @@ def _model_commands(sub) -> None:
     _sampling_args(p)
     p.set_defaults(func=_generate)
 
-    p = sub.add_parser("enhance", help="push a clip toward an emotion (partial noising + denoising)")
+    p = sub.add_parser("enhance", help="push a clip toward an emotion, its words kept")
     p.add_argument("audio")
     p.add_argument("--emotion", choices=EMOTIONS, help="target (default: the predicted emotion, made clearer)")
-    p.add_argument("--strength", type=float, default=0.5)
+    p.add_argument("--strength", type=float,
+                   help="share of the sampling redrawn, 1 = from noise (default: 1 toward another emotion, "
+                        "0.5 to make the clip's own clearer)")
+    p.add_argument("--keep-envelope", action=argparse.BooleanOptionalAction, default=None,
+                   help="hold the clip's spectral envelope, so its words stay (default: toward another emotion)")
     p.add_argument("--out", default="enhanced.wav")
     p.add_argument("--checkpoint", type=Path, nargs="+",
                    help="classifiers that predict the emotion to make clearer (default: the release's)")

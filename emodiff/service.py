@@ -23,7 +23,7 @@ from .checkpoint import CheckpointError, model_folder, read_config
 from .classifier import ClassifierConfig
 from .loudness import TARGET_LUFS, loudness, set_loudness
 from .mel import MelConfig, mel_of
-from .sampling import DEFAULT_GUIDANCE
+from .sampling import CLARIFY_STRENGTH, CONVERT_STRENGTH, DEFAULT_GUIDANCE
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 # The release: the one-clip classifiers vote (two CNN seeds, the functionals model and the
@@ -79,7 +79,7 @@ class Enhanced:
         if heard == self.target:
             return f"Reached: the recogniser now hears **{self.target}** ({moved})."
         return (f"Not reached: the recogniser still hears **{heard}** ({self.after[heard]:.0%}); {moved}. "
-                "A stronger intensity moves it further, at some cost to the voice.")
+                "A stronger intensity pushes it harder.")
 
 
 class EmoDiff:
@@ -184,24 +184,31 @@ class EmoDiff:
         audios = list(audios)
         return self.ensemble_for(len(audios)).predict_speaker(audios)
 
-    def enhance(self, audio, target: str | None = None, strength: float = 0.5, steps: int = 25,
-                guidance: float = DEFAULT_GUIDANCE, seed: int | None = 0, sampler: str = "dpm") -> Enhanced:
+    def enhance(self, audio, target: str | None = None, strength: float | None = None, steps: int = 25,
+                guidance: float = DEFAULT_GUIDANCE, seed: int | None = 0, sampler: str = "dpm",
+                keep_envelope: bool | None = None) -> Enhanced:
         """The clip pushed toward `target` (None: its own predicted emotion, made clearer),
         with the CNN members' confidences before and after (the enhanced clip exists as a mel);
         its audio as loud as the source's. Toward another emotion than the one heard, the
-        prosody step (`prosody`) runs first where the release has it."""
+        prosody step (`prosody`) runs first where the release has it, and by default the clip
+        is redrawn from noise with its envelope held (`diffusion.envelope`: the words stay);
+        made clearer, it is partly noised (`sampling.CLARIFY_STRENGTH`). `strength` and
+        `keep_envelope` override either."""
         from .diffusion import mel_seed
 
         source = audio if isinstance(audio, torch.Tensor) else self.mel(audio)  # analysed once
         before = self.classifier.confidences(source)
         heard = max(before, key=before.get)
         target = target or heard
+        convert = target != heard
         start = source
-        if self.prosody is not None and target != heard and not isinstance(audio, torch.Tensor):
+        if self.prosody is not None and convert and not isinstance(audio, torch.Tensor):
             start = self.mel(dataclasses.replace(audio, samples=self.prosody.move(audio.samples, audio.sample_rate,
                                                                                   heard, target)))
-        out = self.pipeline.enhance(start, target, strength=strength, steps=steps, guidance=guidance,
-                                    generator=mel_seed(seed), sampler=sampler)
+        out = self.pipeline.enhance(start, target, strength=strength or (CONVERT_STRENGTH if convert else
+                                                                          CLARIFY_STRENGTH),
+                                    steps=steps, guidance=guidance, generator=mel_seed(seed), sampler=sampler,
+                                    keep_envelope=convert if keep_envelope is None else keep_envelope)
         level = TARGET_LUFS if isinstance(audio, torch.Tensor) else loudness(audio.samples, audio.sample_rate)
         return Enhanced(source, out.mel, self._at(out.wave, level), target, before,
                         self.classifier.confidences(out.mel))

@@ -76,14 +76,17 @@ def test_the_dct_matrix_is_orthonormal_and_scipys():
     np.testing.assert_allclose(d.double().numpy() @ x, scipy.fft.dct(x, type=2, norm="ortho", axis=0), atol=1e-5)
 
 
-def test_the_lock_holds_the_envelope_and_frees_level_tilt_and_harmonics():
+def test_the_lock_holds_the_envelope_and_the_levels_course_and_frees_the_rest():
     source, other = mel_of(EMODB_CLIP, MEL)[None], torch.randn(1, MEL.n_mels, 40)
     source = source[..., :40]
     d, (lo, hi) = dct_matrix(MEL.n_mels), ENVELOPE
-    locked = EnvelopeLock(source)(other)
-    torch.testing.assert_close((d @ locked)[:, lo:hi], (d @ source)[:, lo:hi], atol=1e-4, rtol=0)
-    free = [k for k in range(MEL.n_mels) if not lo <= k < hi]
-    torch.testing.assert_close((d @ locked)[:, free], (d @ other)[:, free], atol=1e-4, rtol=0)
+    c_locked, c_source, c_other = d @ EnvelopeLock(source)(other), d @ source, d @ other
+    torch.testing.assert_close(c_locked[:, lo:hi], c_source[:, lo:hi], atol=1e-4, rtol=0)
+    course = lambda c: c[:, 0] - c[:, 0].mean(-1, keepdim=True)  # noqa: E731
+    torch.testing.assert_close(course(c_locked), course(c_source), atol=1e-4, rtol=0)
+    torch.testing.assert_close(c_locked[:, 0].mean(), c_other[:, 0].mean(), atol=1e-4, rtol=0)  # the mean level free
+    free = [k for k in range(1, MEL.n_mels) if not lo <= k < hi]  # tilt and harmonics free
+    torch.testing.assert_close(c_locked[:, free], c_other[:, free], atol=1e-4, rtol=0)
 
 
 def test_enhancing_from_noise_with_the_lock_keeps_the_sources_envelope(tiny_pipeline):

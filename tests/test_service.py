@@ -8,6 +8,7 @@ import torch
 from emodiff.checkpoint import CheckpointError
 from emodiff.cli import main
 from emodiff.diffusion import mel_seed
+from emodiff.diffusion.envelope import ENVELOPE, dct_matrix
 from emodiff.loudness import PEAK, TARGET_LUFS, loudness
 from emodiff.mel import MelConfig, MelNormalizer
 from emodiff.service import EmoDiff
@@ -107,6 +108,11 @@ def test_actions_on_a_tiny_release(tiny_release):
     assert out.before == svc.classifier.confidences(svc.mel(audio))
     clearer = svc.enhance(audio, None, strength=0.3, steps=3, seed=1)  # no target: its own emotion, clearer
     assert clearer.target == max(clearer.before, key=clearer.before.get)
+    # By default it redraws from noise and holds the clip's envelope (the words): `diffusion.envelope`
+    d, (lo, hi) = dct_matrix(out.mel.shape[0]), ENVELOPE
+    error = {keep: ((d @ svc.enhance(audio, "sad", steps=3, seed=1, keep_envelope=keep).mel)[lo:hi]
+                    - (d @ out.source_mel)[lo:hi]).abs().mean().item() for keep in (True, False)}
+    assert error[True] < 0.1 * error[False]
     made = svc.generate("angry", seconds=0.5, steps=3, seed=2)
     again = svc.pipeline.generate("angry", seconds=0.5, steps=3, generator=mel_seed(2), vocode=False)
     torch.testing.assert_close(made.mel, again.mel)

@@ -28,7 +28,10 @@ def dct_matrix(n: int) -> torch.Tensor:
 
 
 class EnvelopeLock:
-    """Replace coefficients `band` of each frame's cepstrum by those of `source`."""
+    """Replace coefficients `band` of each frame's cepstrum by those of `source`, and the course
+    of its level over time (coefficient 0 less its mean): without it the sampler moved speech
+    into the source's pauses (the level's correlation with the source's fell to 0.27, held:
+    0.94). The mean level stays free: the app sets the loudness afterwards anyway."""
 
     def __init__(self, source: torch.Tensor, band: tuple[int, int] = ENVELOPE):
         """source: raw log-mels (B, n_mels, T), the length the sampler runs at."""
@@ -36,8 +39,13 @@ class EnvelopeLock:
         keep = torch.zeros(len(d))
         keep[band[0]:band[1]] = 1.0
         self.projection = d.T @ torch.diag(keep) @ d  # onto the held coefficients
-        self.held = self.projection @ source.float()
+        self.level = d[:1].T @ d[:1]  # onto coefficient 0
+        self.held = self.projection @ source.float() + self._course(source.float())
+
+    def _course(self, raw: torch.Tensor) -> torch.Tensor:
+        level = self.level @ raw
+        return level - level.mean(-1, keepdim=True)
 
     def __call__(self, raw: torch.Tensor) -> torch.Tensor:
-        """raw log-mels (B, n_mels, T) -> the same with the source's envelope."""
-        return raw - self.projection @ raw + self.held
+        """raw log-mels (B, n_mels, T) -> the same with the source's envelope and level course."""
+        return raw - self.projection @ raw - self._course(raw) + self.held
