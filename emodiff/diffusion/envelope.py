@@ -5,10 +5,11 @@ quefrencies of each frame's log-mel).
 
 Why these coefficients: across a frame's mel bands, the cepstrum's coefficients 2..15 trace the
 envelope, the formants that make the phones (and much of the voice); coefficient 0 is the
-frame's level and 1 its tilt, both carriers of emotion, and the high ones the harmonics, the
-pitch. Held, the envelope keeps what is said and its timing; left free, level, tilt and pitch
-follow the target emotion. So Enhance may start from pure noise (strength 1) and still say
-the source's words: partial noising keeps the words but also the emotion.
+frame's level, 1 its tilt, and the high ones the harmonics, the pitch. Held, the envelope
+(and the level's course over time: where the pauses are) keeps what is said and its timing;
+left free, the tilt, the pitch and the mean level follow the target emotion. So Enhance may
+start from pure noise (strength 1) and still say the source's words: partial noising keeps
+the words but also the emotion.
 """
 from __future__ import annotations
 
