@@ -13,10 +13,10 @@ from collections import defaultdict
 
 import librosa
 import numpy as np
-import scipy.fft
 import torch
 
-from ..data import EMOTIONS, random_crop
+from ..data import random_crop
+from .envelope import dct_matrix
 from .training import ClipBatcher
 from .unet import MelDenoiser
 
@@ -31,7 +31,7 @@ def sentence_partners(records) -> list[list[int]]:
 
 def content_features(mel: np.ndarray, n: int = 13) -> np.ndarray:
     """(n_mels, T) log-mel -> (n, T): cepstral coefficients 1..n, standardised per clip."""
-    c = scipy.fft.dct(mel, type=2, norm="ortho", axis=0)[1:n + 1]
+    c = (dct_matrix(mel.shape[0])[1:n + 1] @ torch.from_numpy(mel).float()).numpy()
     return (c - c.mean(1, keepdims=True)) / (c.std(1, keepdims=True) + 1e-5)
 
 
@@ -69,8 +69,9 @@ class PairBatcher(ClipBatcher):
         self.partners = sentence_partners(train)
         self.alignments = {}
 
-    def aligned_pair(self, i, rng):
-        """(target crop, aligned source crop, source index), normalised, each (n_mels, frames)."""
+    def example(self, i, rng):
+        """(target crop, the source's index, the source warped onto the target's frames and
+        cropped with it), the crops normalised, each (n_mels, frames)."""
         j = int(rng.choice(self.partners[i] or [i]))  # a clip without one is its own source
         target, source = self.mels[self.train[i].path], self.mels[self.train[j].path]
         if (j, i) not in self.alignments:
@@ -78,18 +79,4 @@ class PairBatcher(ClipBatcher):
         warped = source[:, self.alignments[(j, i)]]
         both = random_crop(np.concatenate([target, warped]), self.frames, rng, self.norm.mel_config.silence)[0]
         n = target.shape[0]
-        return self.norm.normalize(torch.from_numpy(both[:n])), self.norm.normalize(torch.from_numpy(both[n:])), j
-
-    def __call__(self, indices, step: int):
-        """-> (x0, emotion, vectors, reference, reference mask, drop_style, generator, source)."""
-        rng = np.random.default_rng((self.seed, step))
-        x0, sources, refs, ref_masks, emotions, vectors = [], [], [], [], [], []
-        for i in indices:
-            target, source, j = self.aligned_pair(i, rng)
-            x0.append(target), sources.append(source)
-            ref, mask = self.crop(j, rng)
-            refs.append(ref), ref_masks.append(mask)
-            emotions.append(EMOTIONS.index(self.train[i].emotion))
-            vectors.append(self.vector(i, rng))
-        batch = self.finish(rng, emotions, vectors, x0, refs, ref_masks)
-        return (*batch, torch.stack(sources))
+        return self.norm.normalize(torch.from_numpy(both[:n])), j, self.norm.normalize(torch.from_numpy(both[n:]))

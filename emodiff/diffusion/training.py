@@ -57,33 +57,32 @@ class ClipBatcher:
         mel, mask = random_crop(self.mels[self.train[i].path], self.frames, rng, self.norm.mel_config.silence)
         return self.norm.normalize(torch.from_numpy(mel)), torch.from_numpy(mask)
 
+    def example(self, i, rng):
+        """Clip i's crop, the index of the clip its style reference is cropped from (another
+        of its speaker's), and no source (`pairs.PairBatcher` gives one)."""
+        return self.crop(i, rng)[0], int(rng.choice(self.by_speaker[self.train[i].speaker])), None
+
     def __call__(self, indices, step: int):
-        """-> (x0, emotion, vectors, reference, reference mask, drop_style, generator for the noise)."""
+        """-> (x0, emotion, vectors, reference, reference mask, drop_style, generator for the
+        noise), and the sources when the examples have them."""
         rng = np.random.default_rng((self.seed, step))
-        x0, refs, ref_masks, emotions, vectors = [], [], [], [], []
+        x0, sources, refs, ref_masks, emotions, vectors = [], [], [], [], [], []
         for i in indices:
             r = self.train[i]
-            x0.append(self.crop(i, rng)[0])
-            ref, mask = self.crop(int(rng.choice(self.by_speaker[r.speaker])), rng)
+            x, reference, source = self.example(i, rng)
+            x0.append(x), sources.append(source)
+            ref, mask = self.crop(reference, rng)
             refs.append(ref), ref_masks.append(mask)
             emotions.append(EMOTIONS.index(r.emotion))
-            vectors.append(self.vector(i, rng))
-        return self.finish(rng, emotions, vectors, x0, refs, ref_masks)
-
-    def vector(self, i, rng):
-        """Clip i's emotion vector (its own embedding or its emotion's centroid), None without one."""
-        if self.vecs is None:
-            return None
-        r = self.train[i]
-        return self.vecs[r.path] if rng.random() < self.p_clip_vector else self.centroids[EMOTIONS.index(r.emotion)]
-
-    def finish(self, rng, emotions, vectors, x0, refs, ref_masks):
-        """The batch's tensors, its conditions dropped for guidance, and the noise generator."""
-        vectors = None if self.vecs is None else torch.stack(vectors)
+            if self.vecs is not None:
+                own = rng.random() < self.p_clip_vector
+                vectors.append(self.vecs[r.path] if own else self.centroids[emotions[-1]])
+        vectors = torch.stack(vectors) if vectors else None
         emotion, vectors, drop_style = drop_conditions(torch.tensor(emotions), vectors, self.null_emotion,
                                                        self.p_drop_emotion, self.p_drop_style, rng)
         gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
-        return torch.stack(x0), emotion, vectors, torch.stack(refs), torch.stack(ref_masks), drop_style, gen
+        batch = torch.stack(x0), emotion, vectors, torch.stack(refs), torch.stack(ref_masks), drop_style, gen
+        return batch if sources[0] is None else (*batch, torch.stack(sources))
 
 
 def diffusion_loss(unet, scheduler, x0, emotion, vectors, reference, reference_mask, drop_style,
