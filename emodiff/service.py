@@ -205,8 +205,9 @@ class EmoDiff:
         if self.prosody is not None and convert and not isinstance(audio, torch.Tensor):
             start = self.mel(dataclasses.replace(audio, samples=self.prosody.move(audio.samples, audio.sample_rate,
                                                                                   heard, target)))
-        out = self.pipeline.enhance(start, target, strength=strength or (CONVERT_STRENGTH if convert else
-                                                                          CLARIFY_STRENGTH),
+        if strength is None:
+            strength = CONVERT_STRENGTH if convert else CLARIFY_STRENGTH
+        out = self.pipeline.enhance(start, target, strength=strength,
                                     steps=steps, guidance=guidance, generator=mel_seed(seed), sampler=sampler,
                                     keep_envelope=convert if keep_envelope is None else keep_envelope)
         level = TARGET_LUFS if isinstance(audio, torch.Tensor) else loudness(audio.samples, audio.sample_rate)

@@ -108,6 +108,8 @@ def test_actions_on_a_tiny_release(tiny_release):
     assert out.before == svc.classifier.confidences(svc.mel(audio))
     clearer = svc.enhance(audio, None, strength=0.3, steps=3, seed=1)  # no target: its own emotion, clearer
     assert clearer.target == max(clearer.before, key=clearer.before.get)
+    with pytest.raises(ValueError, match="strength"):  # 0 is refused, not taken for "the default"
+        svc.enhance(audio, "sad", strength=0.0, steps=3)
     # By default it redraws from noise and holds the clip's envelope (the words): `diffusion.envelope`
     d, (lo, hi) = dct_matrix(out.mel.shape[0]), ENVELOPE
     error = {keep: ((d @ svc.enhance(audio, "sad", steps=3, seed=1, keep_envelope=keep).mel)[lo:hi]
