@@ -24,7 +24,7 @@ from emodiff import EMOTIONS, AudioError  # noqa: E402
 from emodiff.audio import audio_info, load_clips, read_span, save_audio  # noqa: E402
 from emodiff.checkpoint import CheckpointError  # noqa: E402
 from emodiff.plotting import plot_mels, plot_timeline  # noqa: E402
-from emodiff.sampling import DEFAULT_GUIDANCE, DEFAULT_INTENSITY, INTENSITY  # noqa: E402
+from emodiff.sampling import DEFAULT_GUIDANCE, DEFAULT_INTENSITY, ENHANCE_STEPS, INTENSITY  # noqa: E402
 from emodiff.service import CHECKPOINTS, EmoDiff  # noqa: E402
 from emodiff.study import Study, study_folder  # noqa: E402
 from emodiff.study_page import StudyPage, refuse  # noqa: E402
@@ -312,7 +312,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Recognise"):
             _recognise_tab()
         with gr.Tab("Enhance"):
-            _enhance_tab(sampling)
+            _enhance_tab(dict(sampling, value=ENHANCE_STEPS))
         with gr.Tab("Generate"):
             _generate_tab(sampling, guidance)
         with gr.Tab("Timeline"):

@@ -11,7 +11,7 @@ from pathlib import Path
 from .audio import AudioError
 from .checkpoint import CheckpointError
 from .loudness import TARGET_LUFS
-from .sampling import DEFAULT_GUIDANCE
+from .sampling import DEFAULT_GUIDANCE, ENHANCE_STEPS
 from .service import CHECKPOINTS, EmoDiff
 
 
@@ -206,8 +206,8 @@ def _deploy_space(args) -> None:
         print(f"-> {deploy_space(args.repo_id, private=args.private)}")
 
 
-def _sampling_args(p, plot: bool = True) -> None:
-    p.add_argument("--steps", type=int, default=25, help="solver steps (default %(default)s)")
+def _sampling_args(p, plot: bool = True, steps: int = 25) -> None:
+    p.add_argument("--steps", type=int, default=steps, help="solver steps (default %(default)s)")
     p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
                    help="classifier-free guidance scale (default %(default)s)")
     p.add_argument("--sampler", choices=("dpm", "ddim", "ddpm"), default="dpm")
@@ -278,7 +278,7 @@ def _model_commands(sub) -> None:
     p.add_argument("--out", default="enhanced.wav")
     p.add_argument("--checkpoint", type=Path, nargs="+",
                    help="classifiers that predict the emotion to make clearer (default: the release's)")
-    _sampling_args(p)
+    _sampling_args(p, steps=ENHANCE_STEPS)
     p.set_defaults(func=_enhance)
 
 

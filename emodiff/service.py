@@ -23,7 +23,7 @@ from .checkpoint import CheckpointError, model_folder, read_config
 from .classifier import ClassifierConfig
 from .loudness import TARGET_LUFS, loudness, set_loudness
 from .mel import MelConfig, mel_of
-from .sampling import CLARIFY_STRENGTH, CONVERT_STRENGTH, DEFAULT_GUIDANCE
+from .sampling import CLARIFY_STRENGTH, CONVERT_STRENGTH, DEFAULT_GUIDANCE, ENHANCE_STEPS
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 # The release: the one-clip classifiers vote (two CNN seeds, the functionals model and the
@@ -184,7 +184,7 @@ class EmoDiff:
         audios = list(audios)
         return self.ensemble_for(len(audios)).predict_speaker(audios)
 
-    def enhance(self, audio, target: str | None = None, strength: float | None = None, steps: int = 25,
+    def enhance(self, audio, target: str | None = None, strength: float | None = None, steps: int = ENHANCE_STEPS,
                 guidance: float = DEFAULT_GUIDANCE, seed: int | None = 0, sampler: str = "dpm",
                 keep_envelope: bool | None = None) -> Enhanced:
         """The clip pushed toward `target` (None: its own predicted emotion, made clearer),
