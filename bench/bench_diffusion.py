@@ -56,7 +56,7 @@ def main() -> None:
     svc = EmoDiff(pipeline=args.pipeline, device="cuda" if torch.cuda.is_available() else "cpu")
     pipe = svc.pipeline
     clip = svc.load(args.data_root / "ravdess" / "Actor_01" / "03-01-01-01-01-01-01.flac")  # neutral
-    clip = dataclasses.replace(clip, samples=clip.samples[: 3 * clip.sample_rate])  # the clip is 3.7 s
+    clip = dataclasses.replace(clip, samples=clip.samples[: 3 * clip.sample_rate])  # the clip is 3.3 s
     n_params = sum(p.numel() for p in pipe.unet.parameters())
     pipe.generate("happy", seconds=1.0, steps=2)  # warm-up: vocoder load, allocator
 

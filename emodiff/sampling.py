@@ -21,9 +21,10 @@ CONVERT_STRENGTH = 1.0
 CLARIFY_STRENGTH = 0.5
 
 # Enhance's solver steps: 10 change a clip's emotion as often as 25 (the same 12 clips' changes:
-# 28 / 35 % against 27 / 33 %; all 36: results/enhancement_envelope_steps10.json) and make it
-# clearer as well (results/enhancement_prosody_steps10.json), in under 3 s for a 3 s clip where
-# 25 took 4 s (results/bench/diffusion.json). Generation keeps 25: fewer were less accurate.
+# 28 / 35 % against 27 / 33 %; all 36: results/enhancement_envelope_steps10.json), in under 3 s
+# for a 3 s clip where 25 took 4 s (results/bench/diffusion.json). Clarity gains at neither
+# (-8.3 / 0.0 points at 10, -2.8 / -2.8 at 25: results/enhancement_prosody_steps10.json, within
+# noise of each other). Generation keeps 25: fewer were less accurate.
 ENHANCE_STEPS = 10
 
 # Enhance's one control: how hard the emotion is pushed (the guidance scale). Medium is the
