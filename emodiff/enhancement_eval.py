@@ -11,6 +11,10 @@ enhanced, beside two different real clips of the same speaker), the words (DTW d
 MFCC sequences, source vs enhanced, beside the source vs another sentence of the same
 speaker), the level (loudness change, LU). `before` is the original clip; `vocoded` is its mel
 through the vocoder alone, what any mel edit starts from.
+
+And against what a perfect converter would give (`measure_real_takes`): the speaker's own take
+of the same sentence in the target emotion, through the same vocoder. The judges do not
+recognise every real take, so this is the ceiling of the conversion score.
 """
 from __future__ import annotations
 
@@ -94,6 +98,36 @@ def _neighbours(record, records) -> tuple:
     return words_ref, voice_ref
 
 
+class _Source:
+    """A source clip as its outputs are compared with it: its loudness, voice and words, and the
+    row that starts its measurements (it judged as it is, its speaker's baselines)."""
+
+    def __init__(self, record, records, rate: int, judges: Judges):
+        self.rate, self.judges = rate, judges
+        self.samples = load_audio(record.path, sample_rate=rate).samples
+        self.level, self.voice, self.words = loudness(self.samples, rate), voice(self.samples, rate), words(
+            self.samples, rate)
+        self.row = {"clip": record.name, "corpus": record.corpus, "speaker": record.speaker,
+                    "emotion": record.emotion, "before": {k: v.tolist() for k, v in judges(self.samples, rate).items()}}
+        words_ref, voice_ref = _neighbours(record, records)
+        if words_ref is not None:
+            self.row["words_other_sentence"] = content_distance(self.words, words(self.load(words_ref), rate))
+        if voice_ref is not None:
+            self.row["voice_same_speaker"] = float(self.voice @ voice(self.load(voice_ref), rate))
+
+    def load(self, record) -> np.ndarray:
+        return load_audio(record.path, sample_rate=self.rate).samples
+
+    def score(self, wave: np.ndarray) -> dict:
+        """An output at the source's loudness (as the app returns it): judged, with its voice
+        and words beside the source's and its level change."""
+        wave = set_loudness(wave, self.rate, self.level)[0]
+        return {"judges": {k: v.tolist() for k, v in self.judges(wave, self.rate).items()},
+                "voice": float(self.voice @ voice(wave, self.rate)),
+                "words": content_distance(self.words, words(wave, self.rate)),
+                "loudness_change": loudness(wave, self.rate) - self.level}
+
+
 def measure_clip(record, records, pipe, judges: Judges, strength: float, steps: int, guidance: float,
                  seed: int, prepare=None, **options) -> dict:
     """One source clip: judged before, vocoded, and enhanced toward each of the six emotions
@@ -101,17 +135,8 @@ def measure_clip(record, records, pipe, judges: Judges, strength: float, steps: 
     `prepare(samples, rate, source_emotion, target) -> samples` runs before the diffusion (a
     prosody step, say); `options` go to `pipe.enhance` (steering, the envelope lock)."""
     rate = pipe.mel_config.sample_rate
-    samples = load_audio(record.path, sample_rate=rate).samples
-    level, source_voice, source_words = loudness(samples, rate), voice(samples, rate), words(samples, rate)
-    words_ref, voice_ref = _neighbours(record, records)
-    row = {"clip": record.name, "corpus": record.corpus, "speaker": record.speaker, "emotion": record.emotion,
-           "before": {k: v.tolist() for k, v in judges(samples, rate).items()}}
-    if words_ref is not None:
-        row["words_other_sentence"] = content_distance(source_words, words(load_audio(words_ref.path,
-                                                                                      sample_rate=rate).samples, rate))
-    if voice_ref is not None:
-        row["voice_same_speaker"] = float(source_voice @ voice(load_audio(voice_ref.path, sample_rate=rate).samples,
-                                                               rate))
+    source = _Source(record, records, rate, judges)
+    samples = source.samples
     mel = mel_spectrogram(samples, pipe.mel_config)
     outputs = {"vocoded": pipe.vocoder(mel).numpy()}
     for i, target in enumerate(EMOTIONS):
@@ -120,12 +145,28 @@ def measure_clip(record, records, pipe, judges: Judges, strength: float, steps: 
         out = pipe.enhance(start_mel, target, strength=strength, steps=steps,
                            guidance=guidance, generator=mel_seed(seed + i), **options)
         outputs[target] = out.wave.numpy()
-    for name, wave in outputs.items():
-        wave = set_loudness(wave, rate, level)[0]  # as the app returns it
-        row[name] = {"judges": {k: v.tolist() for k, v in judges(wave, rate).items()},
-                     "voice": float(source_voice @ voice(wave, rate)),
-                     "words": content_distance(source_words, words(wave, rate)),
-                     "loudness_change": loudness(wave, rate) - level}
+    return {**source.row, **{name: source.score(wave) for name, wave in outputs.items()}}
+
+
+def real_takes(record, records) -> dict:
+    """The speaker's own take of `record`'s sentence in each other emotion it was recorded in
+    (the first in `records`' order: RAVDESS's normal intensity, first repetition)."""
+    takes = {}
+    for r in records:
+        if r.speaker == record.speaker and r.text == record.text and r.emotion != record.emotion:
+            takes.setdefault(r.emotion, r)
+    return takes
+
+
+def measure_real_takes(record, records, pipe, judges: Judges) -> dict:
+    """What a perfect conversion of `record` would score: each real take (`real_takes`) through
+    the vocoder at the source's loudness, judged and compared with the source as an enhanced
+    clip is. Targets the speaker never recorded the sentence in are absent."""
+    source = _Source(record, records, pipe.mel_config.sample_rate, judges)
+    row = dict(source.row)
+    for target, take in real_takes(record, records).items():
+        mel = mel_spectrogram(source.load(take), pipe.mel_config)
+        row[target] = {"take": take.name, **source.score(pipe.vocoder(mel).numpy())}
     return row
 
 
@@ -146,29 +187,54 @@ def summarise(rows: list[dict], judge: str) -> dict:
         if not rs:
             continue
         speakers = [r["speaker"] for r in rs]
-        hit = lambda probs, e: float(np.argmax(probs) == EMOTIONS.index(e))  # noqa: E731
-        before = [hit(r["before"][judge], r["emotion"]) for r in rs]
-        vocoded = [hit(r["vocoded"]["judges"][judge], r["emotion"]) for r in rs]
-        after = [hit(r[r["emotion"]]["judges"][judge], r["emotion"]) for r in rs]
+        before = [_hit(r["before"][judge], r["emotion"]) for r in rs]
+        vocoded = [_hit(r["vocoded"]["judges"][judge], r["emotion"]) for r in rs]
+        after = [_hit(r[r["emotion"]]["judges"][judge], r["emotion"]) for r in rs]
         clarity = {"n": len(rs), "speakers": len(set(speakers)), "top1_before": _interval(before, speakers),
                    "top1_vocoded": _interval(vocoded, speakers), "top1_after": _interval(after, speakers),
                    "change": _interval(np.subtract(after, before), speakers)}
-        per_target, conv, p_before, p_after, cells = defaultdict(list), [], [], [], []
-        for r in rs:
-            for target in EMOTIONS:
-                if target == r["emotion"]:
-                    continue
-                h = hit(r[target]["judges"][judge], target)
-                per_target[target].append(h)
-                conv.append(h)
-                cells.append(r["speaker"])
-                p_before.append(r["before"][judge][EMOTIONS.index(target)])
-                p_after.append(r[target]["judges"][judge][EMOTIONS.index(target)])
-        conversion = {"n": len(conv), "top1": _interval(conv, cells),
-                      "per_target": {t: float(np.mean(v)) for t, v in per_target.items()},
-                      "p_target_before": float(np.mean(p_before)), "p_target_after": float(np.mean(p_after))}
-        out[corpus] = {"clarity": clarity, "conversion": conversion, **_costs(rs, speakers)}
+        out[corpus] = {"clarity": clarity, "conversion": _conversion(rs, judge), **_costs(rs, speakers)}
     return out
+
+
+def summarise_real_takes(rows: list[dict], judge: str) -> dict:
+    """Per corpus (and both): conversion as `summarise` gives it, and the voice and words of
+    the real takes beside their source, for the rows `measure_real_takes` found a take for."""
+    out = {}
+    for corpus in ("emodb", "ravdess", "both"):
+        rs = [r for r in rows if corpus in ("both", r["corpus"]) and any(e in r for e in EMOTIONS)]
+        if not rs:
+            continue
+        speakers = [r["speaker"] for r in rs]
+        mean = lambda r, key: float(np.mean([r[e][key] for e in EMOTIONS if e in r]))  # noqa: E731
+        out[corpus] = {"conversion": _conversion(rs, judge),
+                       "voice": _interval([mean(r, "voice") for r in rs], speakers),
+                       "words": _interval([mean(r, "words") for r in rs], speakers),
+                       **_baselines(rs)}
+    return out
+
+
+def _hit(probs, emotion: str) -> float:
+    return float(np.argmax(probs) == EMOTIONS.index(emotion))
+
+
+def _conversion(rows: list[dict], judge: str) -> dict:
+    """Top-1 on the target, per target emotion and overall (95 % interval resampling speakers),
+    and P(target) before and after, over the targets each row has."""
+    per_target, conv, p_before, p_after, cells = defaultdict(list), [], [], [], []
+    for r in rows:
+        for target in EMOTIONS:
+            if target == r["emotion"] or target not in r:
+                continue
+            h = _hit(r[target]["judges"][judge], target)
+            per_target[target].append(h)
+            conv.append(h)
+            cells.append(r["speaker"])
+            p_before.append(r["before"][judge][EMOTIONS.index(target)])
+            p_after.append(r[target]["judges"][judge][EMOTIONS.index(target)])
+    return {"n": len(conv), "top1": _interval(conv, cells),
+            "per_target": {t: float(np.mean(v)) for t, v in per_target.items()},
+            "p_target_before": float(np.mean(p_before)), "p_target_after": float(np.mean(p_after))}
 
 
 def _costs(rows: list[dict], speakers: list[str]) -> dict:
@@ -182,17 +248,22 @@ def _costs(rows: list[dict], speakers: list[str]) -> dict:
              "loudness_within_half_lu": float(np.mean([abs(r[e]["loudness_change"]) <= 0.5 for r in rows
                                                        for e in EMOTIONS])),
              "loudness_change_min": float(min(r[e]["loudness_change"] for r in rows for e in EMOTIONS))}
+    return {**costs, **_baselines(rows)}
+
+
+def _baselines(rows: list[dict]) -> dict:
+    """Two real clips of a speaker (voice), another sentence of the speaker (words)."""
+    out = {}
     for key in ("voice_same_speaker", "words_other_sentence"):
         have = [(r[key], r["speaker"]) for r in rows if key in r]
         if have:
-            costs[key] = _interval(*zip(*have))
-    return costs
+            out[key] = _interval(*zip(*have))
+    return out
 
 
-def evaluate(records, test, pipe, judges: Judges, per_cell: int, strength: float, steps: int, guidance: float,
-             seed: int = 0, prepare=None, **options) -> list[dict]:
+def choose_clips(test, per_cell: int, seed: int = 0) -> list:
     """`per_cell` clips of each corpus and emotion from `test` (held-out speakers), speakers
-    taken in turn; `records` (the same speakers' other clips) supply the baselines."""
+    taken in turn."""
     rng = np.random.default_rng(seed)
     chosen = []
     for corpus in ("emodb", "ravdess"):
@@ -204,5 +275,12 @@ def evaluate(records, test, pipe, judges: Judges, per_cell: int, strength: float
                 rank.append(seen[r.speaker])
                 seen[r.speaker] += 1
             chosen += [r for _, _, r in sorted(zip(rank, range(len(cell)), cell))][:per_cell]
+    return chosen
+
+
+def evaluate(records, test, pipe, judges: Judges, per_cell: int, strength: float, steps: int, guidance: float,
+             seed: int = 0, prepare=None, **options) -> list[dict]:
+    """`measure_clip` on `choose_clips`; `records` (the same speakers' other clips) supply the
+    baselines."""
     return [measure_clip(r, records, pipe, judges, strength, steps, guidance, seed, prepare, **options)
-            for r in tqdm(chosen, desc="clips", unit="clip")]
+            for r in tqdm(choose_clips(test, per_cell, seed), desc="clips", unit="clip")]

@@ -1,11 +1,15 @@
 """What the enhancement evaluation measures, on signals whose answer is known: the words
-distance ignores timing but not content, the voice similarity tells speakers apart, and the
-prosody step moves pitch level and rate by the statistics' ratios."""
+distance ignores timing but not content, the voice similarity tells speakers apart, the prosody
+step moves pitch level and rate by the statistics' ratios, and the real-takes ceiling picks
+the speaker's own sentence and counts only the targets it has."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from emodiff.audio import load_audio
-from emodiff.enhancement_eval import content_distance, words
+from emodiff.data import EMOTIONS, Record
+from emodiff.enhancement_eval import content_distance, real_takes, summarise_real_takes, words
 
 from .conftest import EMODB_CLIP, RAVDESS_CLIP
 
@@ -50,3 +54,33 @@ def test_prosody_step_moves_pitch_and_rate():
     assert 12 * np.log2(f_moved / f_src) == pytest.approx(7.0, abs=0.7)
     assert len(moved) / len(source) == pytest.approx(1.25, abs=0.05)
     assert stats.move(source, 22050, "angry", "angry") is source
+
+
+def test_real_takes_are_the_speakers_own_sentence_in_other_emotions():
+    def rec(name, speaker, emotion, text):
+        return Record(Path(name), "emodb", speaker, "male", emotion, "normal", text)
+
+    source = rec("03a01Nc", "emodb_03", "neutral", "a01")
+    records = [source, rec("03a01Fa", "emodb_03", "happy", "a01"), rec("03a01Fb", "emodb_03", "happy", "a01"),
+               rec("03a02Wa", "emodb_03", "angry", "a02"), rec("08a01Wa", "emodb_08", "angry", "a01"),
+               rec("03a01Nd", "emodb_03", "neutral", "a01")]
+    assert {e: r.name for e, r in real_takes(source, records).items()} == {"happy": "03a01Fa"}
+
+
+def test_real_takes_summary_counts_only_the_recorded_targets():
+    def probs(winner):
+        return [1.0 if e == winner else 0.0 for e in EMOTIONS]
+
+    def take(heard):
+        return {"judges": {"j": probs(heard)}, "voice": 0.8, "words": 1.5}
+
+    rows = [{"clip": "a", "corpus": "emodb", "speaker": "s1", "emotion": "neutral", "before": {"j": probs("neutral")},
+             "happy": take("happy"), "angry": take("fear")},
+            {"clip": "b", "corpus": "ravdess", "speaker": "s2", "emotion": "sad", "before": {"j": probs("sad")},
+             **{e: take(e) for e in EMOTIONS if e != "sad"}},
+            {"clip": "c", "corpus": "emodb", "speaker": "s3", "emotion": "fear", "before": {"j": probs("fear")}}]
+    summary = summarise_real_takes(rows, "j")
+    assert summary["emodb"]["conversion"]["n"] == 2 and summary["emodb"]["conversion"]["top1"][0] == 0.5
+    assert summary["emodb"]["conversion"]["per_target"] == {"happy": 1.0, "angry": 0.0}
+    assert summary["both"]["conversion"]["n"] == 7 and summary["both"]["conversion"]["top1"][0] == pytest.approx(6 / 7)
+    assert summary["both"]["words"][0] == pytest.approx(1.5)

@@ -9,7 +9,11 @@ speakers the generator never heard, by judges that had no part in making it
 Needs resemblyzer for speaker similarity (`pip install --no-deps resemblyzer==0.1.4
 webrtcvad-wheels`). Prints, per judge and corpus, clarity (own emotion recognised before,
 vocoded, after) and conversion (target recognised), voice and words kept, level; writes every
-clip's measurements and the summaries as JSON.
+clip's measurements and the summaries as JSON. `--real-takes` enhances nothing: it scores the
+same clips' real takes in each target emotion, the ceiling of the conversion score:
+
+    python train/evaluate_enhancement.py --real-takes --judge ... --per-cell 3 \
+        --out results/enhancement_real_takes.json
 """
 from __future__ import annotations
 
@@ -19,7 +23,10 @@ from pathlib import Path
 
 from emodiff.data import EMOTIONS, index_corpora, speaker_fold
 from emodiff.diffusion import load_pipeline, read_metadata
-from emodiff.enhancement_eval import Judges, evaluate, summarise
+from tqdm.auto import tqdm
+
+from emodiff.enhancement_eval import (Judges, choose_clips, evaluate, measure_real_takes, summarise,
+                                      summarise_real_takes)
 from emodiff.prosody import ProsodyStats
 from emodiff.sampling import DEFAULT_GUIDANCE
 from emodiff.training import add_data_args, save_json
@@ -43,6 +50,9 @@ def parse_args(argv=None):
                    help="statistics steering toward the target (the pipeline's steering.json; 0: none)")
     p.add_argument("--keep-envelope", action="store_true",
                    help="hold the source's spectral envelope at every step (`emodiff.diffusion.envelope`)")
+    p.add_argument("--real-takes", action="store_true",
+                   help="enhance nothing: judge the speaker's own take of each clip's sentence in each target "
+                        "emotion (vocoded), what a perfect conversion would score")
     p.add_argument("--out", type=Path, default=Path("results/enhancement.json"))
     p.add_argument("--summarise-only", action="store_true",
                    help="recompute OUT's summaries from its kept per-clip measurements; measure nothing")
@@ -65,11 +75,23 @@ def table(summary: dict) -> list[str]:
     return lines
 
 
+def real_takes_table(summary: dict) -> list[str]:
+    lines = [f"{'corpus':8} {'target top-1':>20} {'voice':>6} {'words':>6}"]
+    for corpus, s in summary.items():
+        top1 = s["conversion"]["top1"]
+        lines.append(f"{corpus:8} {100 * top1[0]:5.1f} [{100 * top1[1]:5.1f}, {100 * top1[2]:5.1f}]     "
+                     f"{s['voice'][0]:6.2f} {s['words'][0]:6.2f}   n={s['conversion']['n']}")
+        lines.append(f"{'':8} per target: " + ", ".join(f"{t} {100 * p:.0f} %"
+                                                       for t, p in s["conversion"]["per_target"].items()))
+    return lines
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.summarise_only:
         result = json.loads(args.out.read_text())
-        result["summary"] = {name: summarise(result["per_clip"], name) for name in result["summary"]}
+        summarise_rows = summarise_real_takes if result["args"].get("real_takes") else summarise
+        result["summary"] = {name: summarise_rows(result["per_clip"], name) for name in result["summary"]}
         save_json(result, args.out)
         return result
     records = index_corpora(args.data_root, EMOTIONS)
@@ -78,6 +100,11 @@ def main(argv=None) -> dict:
     heard = set(read_metadata(args.pipeline).get("train_speakers", []))
     if heard & {r.speaker for r in test}:
         raise SystemExit(f"The generator heard {sorted(heard & {r.speaker for r in test})}: pick its held-out fold.")
+    if args.real_takes:
+        rows = [measure_real_takes(r, records, pipe, judges)
+                for r in tqdm(choose_clips(test, args.per_cell, args.seed), desc="clips", unit="clip")]
+        return write(args, heard, {name: summarise_real_takes(rows, name) for name in judges.models}, rows,
+                     real_takes_table)
     prepare = None
     if args.prosody:
         if not args.prosody.is_file():
@@ -88,9 +115,13 @@ def main(argv=None) -> dict:
                                                                     args.prosody_amount)
     rows = evaluate(records, test, pipe, judges, args.per_cell, args.strength, args.steps, args.guidance, args.seed,
                     prepare, steer=args.steer, keep_envelope=args.keep_envelope)
-    summaries = {name: summarise(rows, name) for name in judges.models}
+    return write(args, heard, {name: summarise(rows, name) for name in judges.models}, rows, table)
+
+
+def write(args, heard: set, summaries: dict, rows: list[dict], show) -> dict:
+    """Print each judge's `show(summary)` table and write the JSON."""
     for name, summary in summaries.items():
-        print(f"judge {name}:", *table(summary), sep="\n")
+        print(f"judge {name}:", *show(summary), sep="\n")
     result = {"args": json.loads(json.dumps(vars(args), default=str)),
               "generator_speakers": sorted(heard), "summary": summaries, "per_clip": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
