@@ -178,9 +178,9 @@ def _interval(values, speakers) -> list[float]:
 
 def summarise(rows: list[dict], judge: str) -> dict:
     """Per corpus (and both): clarity — top-1 on the clip's own emotion before, vocoded and
-    after, and the change, with 95 % intervals resampling speakers; conversion — top-1 on the
-    target per target emotion and overall, P(target) before and after; voice, words and level
-    beside their baselines."""
+    after, and the change, with 95 % intervals resampling speakers, and before and after per
+    emotion; conversion — top-1 on the target per target emotion and overall, P(target) before
+    and after; voice, words and level beside their baselines."""
     out = {}
     for corpus in ("emodb", "ravdess", "both"):
         rs = [r for r in rows if corpus in ("both", r["corpus"])]
@@ -192,7 +192,9 @@ def summarise(rows: list[dict], judge: str) -> dict:
         after = [_hit(r[r["emotion"]]["judges"][judge], r["emotion"]) for r in rs]
         clarity = {"n": len(rs), "speakers": len(set(speakers)), "top1_before": _interval(before, speakers),
                    "top1_vocoded": _interval(vocoded, speakers), "top1_after": _interval(after, speakers),
-                   "change": _interval(np.subtract(after, before), speakers)}
+                   "change": _interval(np.subtract(after, before), speakers),
+                   "per_emotion": {e: [_mean_where(before, rs, e), _mean_where(after, rs, e)]
+                                   for e in EMOTIONS if any(r["emotion"] == e for r in rs)}}
         out[corpus] = {"clarity": clarity, "conversion": _conversion(rs, judge), **_costs(rs, speakers)}
     return out
 
@@ -212,6 +214,10 @@ def summarise_real_takes(rows: list[dict], judge: str) -> dict:
                        "words": _interval([mean(r, "words") for r in rs], speakers),
                        **_baselines(rs)}
     return out
+
+
+def _mean_where(values: list[float], rows: list[dict], emotion: str) -> float:
+    return float(np.mean([v for v, r in zip(values, rows) if r["emotion"] == emotion]))
 
 
 def _hit(probs, emotion: str) -> float:
