@@ -246,7 +246,8 @@ def _enhance_tab(sampling: dict):
     gr.Markdown("These confidences are the two CNNs', which read the mel the generator makes; the Recognise tab "
                 "also asks the two statistics models (openSMILE's, the voice encoder's), so its numbers for the "
                 "same clip differ. Judged by models that had no part in this app, a change reaches its target "
-                "about one time in five (see the About tab).")
+                "about one time in three; the speakers' own recordings of that emotion, half to two thirds of the "
+                "time (see the About tab).")
     button.click(enhance, [enh_in, action, intensity, steps, seed], [plot, original, enhanced, before, after, verdict],
                  api_name="enhance", concurrency_id="diffusion", concurrency_limit=1)
 
