@@ -100,13 +100,13 @@ def _neighbours(record, records) -> tuple:
 
 class _Source:
     """A source clip as its outputs are compared with it: its loudness, voice and words, and the
-    row that starts its measurements (it judged as it is, its speaker's baselines)."""
+    row that starts its measurements (the clip judged as it is, and its speaker's baselines)."""
 
     def __init__(self, record, records, rate: int, judges: Judges):
         self.rate, self.judges = rate, judges
         self.samples = load_audio(record.path, sample_rate=rate).samples
-        self.level, self.voice, self.words = loudness(self.samples, rate), voice(self.samples, rate), words(
-            self.samples, rate)
+        self.level = loudness(self.samples, rate)
+        self.voice, self.words = voice(self.samples, rate), words(self.samples, rate)
         self.row = {"clip": record.name, "corpus": record.corpus, "speaker": record.speaker,
                     "emotion": record.emotion, "before": {k: v.tolist() for k, v in judges(self.samples, rate).items()}}
         words_ref, voice_ref = _neighbours(record, records)

@@ -21,10 +21,10 @@ import argparse
 import json
 from pathlib import Path
 
-from emodiff.data import EMOTIONS, index_corpora, speaker_fold
-from emodiff.diffusion import load_pipeline, read_metadata
 from tqdm.auto import tqdm
 
+from emodiff.data import EMOTIONS, index_corpora, speaker_fold
+from emodiff.diffusion import load_pipeline, read_metadata
 from emodiff.enhancement_eval import (Judges, choose_clips, evaluate, measure_real_takes, summarise,
                                       summarise_real_takes)
 from emodiff.prosody import ProsodyStats
