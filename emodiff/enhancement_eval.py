@@ -150,10 +150,13 @@ def measure_clip(record, records, pipe, judges: Judges, strength: float, steps: 
 
 def real_takes(record, records) -> dict:
     """The speaker's own take of `record`'s sentence in each other emotion it was recorded in
-    (the first in `records`' order: RAVDESS's normal intensity, first repetition)."""
+    (the first in `records`' order: RAVDESS's normal intensity, first repetition), and in its
+    own emotion a stronger take where there is one (RAVDESS: what "clearer" means to an actor)."""
     takes = {}
     for r in records:
-        if r.speaker == record.speaker and r.text == record.text and r.emotion != record.emotion:
+        if r.speaker != record.speaker or r.text != record.text:
+            continue
+        if r.emotion != record.emotion or (record.intensity, r.intensity) == ("normal", "strong"):
             takes.setdefault(r.emotion, r)
     return takes
 
@@ -201,19 +204,33 @@ def summarise(rows: list[dict], judge: str) -> dict:
 
 def summarise_real_takes(rows: list[dict], judge: str) -> dict:
     """Per corpus (and both): conversion as `summarise` gives it, and the voice and words of
-    the real takes beside their source, for the rows `measure_real_takes` found a take for."""
+    the takes in other emotions beside their source, for the rows `measure_real_takes` found
+    such a take for; clarity, where there are stronger takes of the clip's own emotion: its
+    emotion recognised in the clip and in the stronger take."""
     out = {}
     for corpus in ("emodb", "ravdess", "both"):
-        rs = [r for r in rows if corpus in ("both", r["corpus"]) and any(e in r for e in EMOTIONS)]
+        rs = [r for r in rows if corpus in ("both", r["corpus"]) and any(e in r for e in _others(r))]
         if not rs:
             continue
         speakers = [r["speaker"] for r in rs]
-        mean = lambda r, key: float(np.mean([r[e][key] for e in EMOTIONS if e in r]))  # noqa: E731
+        mean = lambda r, key: float(np.mean([r[e][key] for e in _others(r) if e in r]))  # noqa: E731
         out[corpus] = {"conversion": _conversion(rs, judge),
                        "voice": _interval([mean(r, "voice") for r in rs], speakers),
                        "words": _interval([mean(r, "words") for r in rs], speakers),
                        **_baselines(rs)}
+        stronger = [r for r in rs if r["emotion"] in r]
+        if stronger:
+            before = [_hit(r["before"][judge], r["emotion"]) for r in stronger]
+            after = [_hit(r[r["emotion"]]["judges"][judge], r["emotion"]) for r in stronger]
+            groups = [r["speaker"] for r in stronger]
+            out[corpus]["clarity"] = {"n": len(stronger), "top1_before": _interval(before, groups),
+                                      "top1_after": _interval(after, groups),
+                                      "change": _interval(np.subtract(after, before), groups)}
     return out
+
+
+def _others(row: dict) -> list[str]:
+    return [e for e in EMOTIONS if e != row["emotion"]]
 
 
 def _mean_where(values: list[float], rows: list[dict], emotion: str) -> float:

@@ -67,6 +67,17 @@ def test_real_takes_are_the_speakers_own_sentence_in_other_emotions():
     assert {e: r.name for e, r in real_takes(source, records).items()} == {"happy": "03a01Fa"}
 
 
+def test_a_stronger_take_of_its_own_emotion_is_the_clearer_one():
+    def rec(name, emotion, intensity):
+        return Record(Path(name), "ravdess", "ravdess_12", "female", emotion, intensity, "kids")
+
+    normal, strong = rec("03-01-03-01-01-01-12", "happy", "normal"), rec("03-01-03-02-01-01-12", "happy", "strong")
+    sad = rec("03-01-04-01-01-01-12", "sad", "normal")
+    records = [normal, strong, sad]
+    assert {e: r.name for e, r in real_takes(normal, records).items()} == {"happy": strong.name, "sad": sad.name}
+    assert set(real_takes(strong, records)) == {"sad"}
+
+
 def test_real_takes_summary_counts_only_the_recorded_targets():
     def probs(winner):
         return [1.0 if e == winner else 0.0 for e in EMOTIONS]
@@ -84,3 +95,10 @@ def test_real_takes_summary_counts_only_the_recorded_targets():
     assert summary["emodb"]["conversion"]["per_target"] == {"happy": 1.0, "angry": 0.0}
     assert summary["both"]["conversion"]["n"] == 7 and summary["both"]["conversion"]["top1"][0] == pytest.approx(6 / 7)
     assert summary["both"]["words"][0] == pytest.approx(1.5)
+    assert "clarity" not in summary["both"]
+    rows[1]["sad"] = take("sad")  # a stronger take of the clip's own emotion: clarity, not conversion
+    rows[1]["before"] = {"j": probs("fear")}
+    summary = summarise_real_takes(rows, "j")
+    assert summary["both"]["conversion"]["n"] == 7
+    clarity = summary["ravdess"]["clarity"]
+    assert clarity["n"] == 1 and clarity["top1_before"][0] == 0.0 and clarity["top1_after"][0] == 1.0

@@ -83,6 +83,11 @@ def real_takes_table(summary: dict) -> list[str]:
                      f"{s['voice'][0]:6.2f} {s['words'][0]:6.2f}   n={s['conversion']['n']}")
         lines.append(f"{'':8} per target: " + ", ".join(f"{t} {100 * p:.0f} %"
                                                        for t, p in s["conversion"]["per_target"].items()))
+        if "clarity" in s:
+            c = s["clarity"]
+            lines.append(f"{'':8} own emotion, clip -> its stronger take: {100 * c['top1_before'][0]:.1f} -> "
+                         f"{100 * c['top1_after'][0]:.1f} % (change {100 * c['change'][0]:+.1f} "
+                         f"[{100 * c['change'][1]:+.1f}, {100 * c['change'][2]:+.1f}], n={c['n']})")
     return lines
 
 
