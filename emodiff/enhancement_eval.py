@@ -190,14 +190,8 @@ def summarise(rows: list[dict], judge: str) -> dict:
         if not rs:
             continue
         speakers = [r["speaker"] for r in rs]
-        before = [_hit(r["before"][judge], r["emotion"]) for r in rs]
         vocoded = [_hit(r["vocoded"]["judges"][judge], r["emotion"]) for r in rs]
-        after = [_hit(r[r["emotion"]]["judges"][judge], r["emotion"]) for r in rs]
-        clarity = {"n": len(rs), "speakers": len(set(speakers)), "top1_before": _interval(before, speakers),
-                   "top1_vocoded": _interval(vocoded, speakers), "top1_after": _interval(after, speakers),
-                   "change": _interval(np.subtract(after, before), speakers),
-                   "per_emotion": {e: [_mean_where(before, rs, e), _mean_where(after, rs, e)]
-                                   for e in EMOTIONS if any(r["emotion"] == e for r in rs)}}
+        clarity = {**_clarity(rs, judge), "top1_vocoded": _interval(vocoded, speakers)}
         out[corpus] = {"clarity": clarity, "conversion": _conversion(rs, judge), **_costs(rs, speakers)}
     return out
 
@@ -220,13 +214,21 @@ def summarise_real_takes(rows: list[dict], judge: str) -> dict:
                        **_baselines(rs)}
         stronger = [r for r in rs if r["emotion"] in r]
         if stronger:
-            before = [_hit(r["before"][judge], r["emotion"]) for r in stronger]
-            after = [_hit(r[r["emotion"]]["judges"][judge], r["emotion"]) for r in stronger]
-            groups = [r["speaker"] for r in stronger]
-            out[corpus]["clarity"] = {"n": len(stronger), "top1_before": _interval(before, groups),
-                                      "top1_after": _interval(after, groups),
-                                      "change": _interval(np.subtract(after, before), groups)}
+            out[corpus]["clarity"] = _clarity(stronger, judge)
     return out
+
+
+def _clarity(rows: list[dict], judge: str) -> dict:
+    """Each row's own emotion recognised in the clip (before) and in its output toward that
+    emotion (after): overall with the change (95 % intervals resampling speakers), and per
+    emotion."""
+    speakers = [r["speaker"] for r in rows]
+    before = [_hit(r["before"][judge], r["emotion"]) for r in rows]
+    after = [_hit(r[r["emotion"]]["judges"][judge], r["emotion"]) for r in rows]
+    return {"n": len(rows), "speakers": len(set(speakers)), "top1_before": _interval(before, speakers),
+            "top1_after": _interval(after, speakers), "change": _interval(np.subtract(after, before), speakers),
+            "per_emotion": {e: [_mean_where(before, rows, e), _mean_where(after, rows, e)]
+                            for e in EMOTIONS if any(r["emotion"] == e for r in rows)}}
 
 
 def _others(row: dict) -> list[str]:
